@@ -1,0 +1,38 @@
+// Human-readable rendering of a run's result for stdout (the JSON document is the
+// machine contract; this is for people at a terminal).
+
+import type { Stat } from '../shared/util/validate.ts';
+import type { FourRoomsRunResult } from './local-run.ts';
+
+function fmt(s: Stat, digits = 3): string {
+  const f = (x: number) => (Math.abs(x) !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4) ? x.toExponential(2) : x.toFixed(digits));
+  return s.n > 1 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean);
+}
+
+export function renderFourRooms(res: FourRoomsRunResult): string {
+  const c = res.config;
+  const s = res.summary;
+  const goals = 'count' in c.goals ? `${c.goals.count} ${c.reward}` : `${c.goals.cells.length} given cells`;
+  const lines = [
+    `fourrooms · layout ${c.layoutName} · variant ${c.variant} · ${goals} goal(s) · agent ${c.agent}`
+      + (c.agent === 'qlearning' ? ` (${c.qlearning.steps} steps/agent)` : ''),
+    `model ${c.model}${c.model === 'stochastic' ? ` · fit ${c.fit}` : ''} · support ${c.support} · ${c.seeds} seed(s) from ${c.seed}`,
+    '',
+    `WM MSE            ${fmt(s.wmMse)}`,
+    `WM max |error|    ${fmt(s.wmMaxAbsError)}`,
+    `rank(M)           ${fmt(s.rankM, 1)}   (of ${res.seeds[0]?.singularValues.length ?? '?'} singular values)`,
+  ];
+  if (s.unidentifiablePairs) lines.push(`unidentifiable    ${fmt(s.unidentifiablePairs, 1)} (s,a) pairs (ties between columns of M)`);
+  lines.push('', 'unseen task        R*                R^WM              R^WM/R*');
+  for (const u of s.unseen) lines.push(`${u.label.padEnd(18)} ${fmt(u.rStar).padEnd(17)} ${fmt(u.rWM).padEnd(17)} ${fmt(u.ratio)}`);
+  if (s.series.length > 0) {
+    lines.push('', 'env steps/agent    WM MSE');
+    for (const p of s.series) lines.push(`${String(p.steps).padEnd(18)} ${fmt(p.wmMse)}`);
+  }
+  const ex = res.seeds[0]?.unidentifiable ?? [];
+  if (ex.length > 0) {
+    lines.push('', `first unidentifiable pairs (seed 0): ${ex.slice(0, 5).map((u) => `(${u.s}) ${u.a} → {${u.candidates.join(' | ')}}`).join('; ')}`);
+  }
+  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s on ${res.timing.threads} thread(s)`);
+  return lines.join('\n');
+}

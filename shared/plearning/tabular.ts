@@ -1,0 +1,238 @@
+// Tabular P-learning: fix (Q, π, r, d, γ) and solve the Bellman equation for the
+// kernel. With M[l,k] = r(s_k,g_l) + γ(1 − d(s_k,g_l)) V(s_k,g_l), every pair (s,a)
+// satisfies M · P(·|s,a) = Q(s,a,·), one linear system per pair sharing one matrix.
+
+import { pinv } from '../linalg/svd.ts';
+import { projectSimplexInPlace } from '../linalg/simplex.ts';
+import { Rng } from '../util/rng.ts';
+
+/** Everything P-learning reads. Q and π are indexed [(l * nS + s) * nA + a]; r, d [l * nS + s]. */
+export interface PLearningInput {
+  readonly nStates: number;
+  readonly nActions: number;
+  readonly nGoals: number;
+  readonly Q: Float64Array;
+  readonly pi: Float64Array;
+  readonly r: Float64Array;
+  readonly d: Uint8Array;
+  readonly gamma: number;
+}
+
+/** Candidate successors per pair: all states, or lists in CSR form (pair i: start[i]..start[i+1]). */
+export type Support =
+  | { readonly kind: 'full' }
+  | { readonly kind: 'local'; readonly start: Int32Array; readonly state: Int32Array };
+
+export interface Identifiability {
+  /** rank(M) over all states and its singular values (descending). */
+  readonly rankM: number;
+  readonly singularValues: number[];
+  /** Pairs whose candidate sub-matrix M_C has rank below |C| (always 0 when rank(M) = nS). */
+  readonly rankDeficientPairs: number;
+}
+
+export interface FitResult {
+  /** P̂[(s * nA + a) * nS + s']. */
+  readonly P: Float64Array;
+  readonly identifiability: Identifiability;
+  /** Deterministic model only: pairs whose best-matching column is not unique. */
+  readonly unidentifiable?: UnidentifiablePair[];
+}
+
+export interface UnidentifiablePair { s: number; a: number; candidates: number[] }
+
+/** M[l * nS + k]. */
+export function buildM(inp: PLearningInput): Float64Array {
+  const { nStates: nS, nActions: nA, nGoals: G, Q, pi, r, d, gamma } = inp;
+  const M = new Float64Array(G * nS);
+  for (let l = 0; l < G; l++) {
+    for (let k = 0; k < nS; k++) {
+      const lk = l * nS + k;
+      let v = 0;
+      if (!d[lk]) for (let a = 0; a < nA; a++) v += pi[lk * nA + a] * Q[lk * nA + a];
+      M[lk] = r[lk] + gamma * v;
+    }
+  }
+  return M;
+}
+
+function candidates(support: Support, nS: number, nA: number, s: number, a: number): Int32Array {
+  if (support.kind === 'local') {
+    const i = s * nA + a;
+    return support.state.subarray(support.start[i], support.start[i + 1]);
+  }
+  return Int32Array.from({ length: nS }, (_, k) => k);
+}
+
+/** Columns C of M as a G × |C| row-major matrix. */
+function subMatrix(M: Float64Array, G: number, nS: number, C: Int32Array): Float64Array {
+  const out = new Float64Array(G * C.length);
+  for (let l = 0; l < G; l++) for (let j = 0; j < C.length; j++) out[l * C.length + j] = M[l * nS + C[j]];
+  return out;
+}
+
+function supportKey(C: Int32Array): string {
+  return C.join(',');
+}
+
+export function identifiability(inp: PLearningInput, support: Support, M = buildM(inp)): Identifiability {
+  const { nStates: nS, nActions: nA, nGoals: G } = inp;
+  const full = pinv(M, G, nS);
+  let deficient = 0;
+  if (support.kind === 'local') {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < nS * nA; i++) {
+      const C = candidates(support, nS, nA, Math.floor(i / nA), i % nA);
+      const key = supportKey(C);
+      let rank = seen.get(key);
+      if (rank === undefined) { rank = pinv(subMatrix(M, G, nS, C), G, C.length).rank; seen.set(key, rank); }
+      if (rank < C.length) deficient++;
+    }
+  } else if (full.rank < nS) deficient = nS * nA;
+  return { rankM: full.rank, singularValues: Array.from(full.singularValues), rankDeficientPairs: deficient };
+}
+
+/**
+ * Closed form: the fixed point of gradient descent from P₀ (uniform over each pair's
+ * candidates), P∞ = M_C⁺ q + (I − M_C⁺ M_C) P₀. One pseudo-inverse per distinct candidate set.
+ * The result is not projected: it is a signed measure when the system is under-determined.
+ */
+export function fitClosedForm(inp: PLearningInput, support: Support): FitResult {
+  const { nStates: nS, nActions: nA, nGoals: G, Q } = inp;
+  const M = buildM(inp);
+  const P = new Float64Array(nS * nA * nS);
+  const cache = new Map<string, { Mp: Float64Array; base: Float64Array }>();
+  const q = new Float64Array(G);
+  for (let s = 0; s < nS; s++) {
+    for (let a = 0; a < nA; a++) {
+      const C = candidates(support, nS, nA, s, a);
+      const key = supportKey(C);
+      let entry = cache.get(key);
+      if (!entry) {
+        const Mc = subMatrix(M, G, nS, C);
+        const Mp = pinv(Mc, G, C.length).pinv; // |C| × G
+        // base = (I − M⁺M) P₀ with P₀ uniform on C; computed as P₀ − M⁺(M P₀).
+        const n = C.length;
+        const mp0 = new Float64Array(G);
+        for (let l = 0; l < G; l++) { let acc = 0; for (let j = 0; j < n; j++) acc += Mc[l * n + j]; mp0[l] = acc / n; }
+        const base = new Float64Array(n);
+        for (let j = 0; j < n; j++) { let acc = 0; for (let l = 0; l < G; l++) acc += Mp[j * G + l] * mp0[l]; base[j] = 1 / n - acc; }
+        entry = { Mp, base };
+        cache.set(key, entry);
+      }
+      for (let l = 0; l < G; l++) q[l] = Q[(l * nS + s) * nA + a];
+      const row = (s * nA + a) * nS;
+      for (let j = 0; j < C.length; j++) {
+        let acc = entry.base[j];
+        for (let l = 0; l < G; l++) acc += entry.Mp[j * G + l] * q[l];
+        P[row + C[j]] = acc;
+      }
+    }
+  }
+  return { P, identifiability: identifiability(inp, support, M) };
+}
+
+export interface IterativeOptions {
+  /** Sampled (s, a, g) updates in all. */
+  readonly steps: number;
+  /** Normalised step size, decayed linearly to 0 (stable for lr ∈ (0, 2)). */
+  readonly lr: number;
+  readonly seed: number;
+}
+
+/**
+ * The sampled "inverse Q-learning" update: draw (s, a, g) uniformly, take a normalised
+ * gradient step on ½(Q(s,a,g) − M_g · p)², project p = P̂(·|s,a) back onto the simplex
+ * over its candidates. Starts from P₀ uniform over the candidates.
+ */
+export function fitIterative(inp: PLearningInput, support: Support, opts: IterativeOptions,
+  onProgress?: (done: number) => void): FitResult {
+  const { nStates: nS, nActions: nA, nGoals: G, Q } = inp;
+  const M = buildM(inp);
+  const P = new Float64Array(nS * nA * nS);
+  const nPairs = nS * nA;
+  const cStart = new Int32Array(nPairs + 1);
+  const cList: number[] = [];
+  for (let i = 0; i < nPairs; i++) {
+    cStart[i] = cList.length;
+    const C = candidates(support, nS, nA, Math.floor(i / nA), i % nA);
+    for (const k of C) { cList.push(k); P[i * nS + k] = 1 / C.length; }
+  }
+  cStart[nPairs] = cList.length;
+  const cState = Int32Array.from(cList);
+  // Candidate probabilities live contiguously so the projection works on one slice.
+  const p = new Float64Array(cState.length);
+  for (let i = 0; i < nPairs; i++) for (let j = cStart[i]; j < cStart[i + 1]; j++) p[j] = P[i * nS + cState[j]];
+  const scratch = new Float64Array(nS);
+  const rng = new Rng(opts.seed);
+  const every = Math.max(1, Math.floor(opts.steps / 100));
+  for (let t = 0; t < opts.steps; t++) {
+    const i = rng.int(nPairs);
+    const l = rng.int(G);
+    const lo = cStart[i];
+    const hi = cStart[i + 1];
+    const mRow = l * nS;
+    let pred = 0;
+    let norm = 0;
+    for (let j = lo; j < hi; j++) { const m = M[mRow + cState[j]]; pred += m * p[j]; norm += m * m; }
+    if (norm === 0) continue;
+    const eta = opts.lr * (1 - t / opts.steps);
+    const g = (eta * (Q[(l * nS) * nA + i] - pred)) / norm;
+    for (let j = lo; j < hi; j++) p[j] += g * M[mRow + cState[j]];
+    projectSimplexInPlace(p, lo, hi - lo, scratch);
+    if (onProgress && t % every === 0) onProgress(t);
+  }
+  for (let i = 0; i < nPairs; i++) for (let j = cStart[i]; j < cStart[i + 1]; j++) P[i * nS + cState[j]] = p[j];
+  return { P, identifiability: identifiability(inp, support, M) };
+}
+
+/**
+ * Deterministic model class: P̂(s,a) is the candidate s' whose column M[·, s'] is nearest
+ * to Q(s,a,·). Candidates within `tieTol` (relative to the scale of M) of the best are
+ * reported as unidentifiable; the lowest index is used for P̂ so the output stays one-hot.
+ */
+export function fitDeterministic(inp: PLearningInput, support: Support, tieTol = 1e-9): FitResult {
+  const { nStates: nS, nActions: nA, nGoals: G, Q } = inp;
+  const M = buildM(inp);
+  let scale = 0;
+  for (let k = 0; k < M.length; k++) scale = Math.max(scale, Math.abs(M[k]));
+  const tol = tieTol * (1 + scale) * Math.sqrt(G);
+  const P = new Float64Array(nS * nA * nS);
+  const unidentifiable: UnidentifiablePair[] = [];
+  const dist = new Float64Array(nS);
+  for (let s = 0; s < nS; s++) {
+    for (let a = 0; a < nA; a++) {
+      const C = candidates(support, nS, nA, s, a);
+      let best = 0;
+      for (let j = 0; j < C.length; j++) {
+        let acc = 0;
+        for (let l = 0; l < G; l++) { const e = M[l * nS + C[j]] - Q[(l * nS + s) * nA + a]; acc += e * e; }
+        dist[j] = Math.sqrt(acc);
+        if (dist[j] < dist[best]) best = j;
+      }
+      const tied: number[] = [];
+      for (let j = 0; j < C.length; j++) if (dist[j] - dist[best] <= tol) tied.push(C[j]);
+      if (tied.length > 1) unidentifiable.push({ s, a, candidates: tied });
+      P[(s * nA + a) * nS + tied[0]] = 1;
+    }
+  }
+  return { P, identifiability: identifiability(inp, support, M), unidentifiable };
+}
+
+/** Concatenate several agents' inputs (same world and γ) into one goal set. */
+export function concatInputs(parts: readonly PLearningInput[]): PLearningInput {
+  if (parts.length === 0) throw new Error('P-learning needs at least one agent');
+  const { nStates: nS, nActions: nA, gamma } = parts[0];
+  const G = parts.reduce((n, p) => n + p.nGoals, 0);
+  const Q = new Float64Array(G * nS * nA);
+  const pi = new Float64Array(G * nS * nA);
+  const r = new Float64Array(G * nS);
+  const d = new Uint8Array(G * nS);
+  let l = 0;
+  for (const p of parts) {
+    if (p.nStates !== nS || p.nActions !== nA || p.gamma !== gamma) throw new Error('agents disagree on the world or γ');
+    Q.set(p.Q, l * nS * nA); pi.set(p.pi, l * nS * nA); r.set(p.r, l * nS); d.set(p.d, l * nS);
+    l += p.nGoals;
+  }
+  return { nStates: nS, nActions: nA, nGoals: G, Q, pi, r, d, gamma };
+}

@@ -1,0 +1,36 @@
+// A local piscina pool over the task runner, with per-task progress through a
+// MessagePort so the CLI can draw one bar for the whole run.
+
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { Progress, Task, TaskOutput } from './run-task.ts';
+
+export interface TaskPool {
+  run<T extends Task>(task: T, progress?: Progress): Promise<TaskOutput<T>>;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+export function createLocalPool(threads = availableParallelism()): TaskPool {
+  const pool = new Piscina({
+    filename: new URL('./thread-entry.js', import.meta.url).href,
+    minThreads: 1,
+    maxThreads: threads,
+    idleTimeout: 1000,
+  });
+  return {
+    threads,
+    async run<T extends Task>(task: T, progress?: Progress): Promise<TaskOutput<T>> {
+      if (!progress) return (await pool.run({ task })) as TaskOutput<T>;
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (m: { done: number; total: number }) => progress(m.done, m.total));
+      try {
+        return (await pool.run({ task, port: port2 }, { transferList: [port2] })) as TaskOutput<T>;
+      } finally {
+        port1.close();
+      }
+    },
+    close: () => pool.destroy(),
+  };
+}
