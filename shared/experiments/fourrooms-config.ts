@@ -94,8 +94,8 @@ export function resolveFourRoomsConfig(input: FourRoomsInput): { config: FourRoo
     seeds: intIn('seeds', input.seeds ?? 1, 1, FOURROOMS_LIMITS.seeds),
     seed: intIn('seed', input.seed ?? 0, 0, 0xffffffff),
     gamma: numberIn('gamma', input.gamma ?? 0.99, 0, 0.999999),
-    fitSteps: intIn('fit-steps', input.fitSteps ?? 1_000_000, 1, FOURROOMS_LIMITS.fitSteps),
-    fitLr: numberIn('fit-lr', input.fitLr ?? 0.5, 1e-6, 1.999),
+    fitSteps: intIn('fit-steps', input.fitSteps ?? 2_000_000, 1, FOURROOMS_LIMITS.fitSteps),
+    fitLr: numberIn('fit-lr', input.fitLr ?? 1, 1e-6, 1.999),
     qlearning: {
       steps: intIn('steps', input.steps ?? QLEARNING_DEFAULTS.steps, 1, FOURROOMS_LIMITS.steps),
       epsilon: numberIn('epsilon', input.epsilon ?? QLEARNING_DEFAULTS.epsilon, 0, 1),

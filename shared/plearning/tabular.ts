@@ -135,7 +135,7 @@ export function fitClosedForm(inp: PLearningInput, support: Support): FitResult 
 export interface IterativeOptions {
   /** Sampled (s, a, g) updates in all. */
   readonly steps: number;
-  /** Normalised step size, decayed linearly to 0 (stable for lr ∈ (0, 2)). */
+  /** Normalised step size: constant for the first half, then decayed linearly to 0 (stable for lr ∈ (0, 2)). */
   readonly lr: number;
   readonly seed: number;
 }
@@ -166,6 +166,7 @@ export function fitIterative(inp: PLearningInput, support: Support, opts: Iterat
   const scratch = new Float64Array(nS);
   const rng = new Rng(opts.seed);
   const every = Math.max(1, Math.floor(opts.steps / 100));
+  const half = opts.steps / 2;
   for (let t = 0; t < opts.steps; t++) {
     const i = rng.int(nPairs);
     const l = rng.int(G);
@@ -173,12 +174,18 @@ export function fitIterative(inp: PLearningInput, support: Support, opts: Iterat
     const hi = cStart[i + 1];
     const mRow = l * nS;
     let pred = 0;
+    let mean = 0;
+    for (let j = lo; j < hi; j++) { const m = M[mRow + cState[j]]; pred += m * p[j]; mean += m; }
+    mean /= hi - lo;
+    // On the simplex Σp = 1, so only the centred row M_g − mean moves the prediction; step along
+    // it and normalise by its norm (NLMS on the affine set), else near-constant rows of M — sparse
+    // goals, where every V is close to 1 — would give vanishing steps.
     let norm = 0;
-    for (let j = lo; j < hi; j++) { const m = M[mRow + cState[j]]; pred += m * p[j]; norm += m * m; }
-    if (norm === 0) continue;
-    const eta = opts.lr * (1 - t / opts.steps);
+    for (let j = lo; j < hi; j++) { const c = M[mRow + cState[j]] - mean; norm += c * c; }
+    if (norm < 1e-300) continue;
+    const eta = t < half ? opts.lr : opts.lr * (2 - (2 * t) / opts.steps);
     const g = (eta * (Q[(l * nS) * nA + i] - pred)) / norm;
-    for (let j = lo; j < hi; j++) p[j] += g * M[mRow + cState[j]];
+    for (let j = lo; j < hi; j++) p[j] += g * (M[mRow + cState[j]] - mean);
     projectSimplexInPlace(p, lo, hi - lo, scratch);
     if (onProgress && t % every === 0) onProgress(t);
   }
