@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .option('--gamma <g>', 'discount, default 0.99')
     .option('--fit-steps <n>', 'sampled updates of the iterative fit (default 2e6)')
     .option('--fit-lr <lr>', 'normalised step size of the iterative fit, in (0, 2) (default 1)')
-    .option('--epsilon <e>', 'qlearning ε-greedy exploration rate (default 1)')
+    .option('--epsilon <e>', 'qlearning ε-greedy exploration rate (default 0.5)')
     .option('--episode-length <n>', 'qlearning episode truncation (default 100)')
     .option('--threads <n>', 'worker threads (default: available cores)')
     .option('--out <dir>', 'write result.json (and mse-vs-steps.csv for qlearning) into this directory')
@@ -127,8 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      return EXIT_USAGE;
+      // Commander already printed help or the error; exit 0 only where it would (explicit --help, --version).
+      return e.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     if (e instanceof ConfigError || e instanceof LayoutError || e instanceof UsageError) {
       process.stderr.write(`plearn: error: ${e.message}\n`);

@@ -1,0 +1,80 @@
+// Regenerates the FourRooms tables of the README (`npm run tables:fourrooms [-- closed|iterative|qlearning]`).
+// Every cell is one `plearn run fourrooms` job through the same local pool the CLI uses.
+
+import { createLocalPool } from '../worker/local-pool.ts';
+import { runFourRoomsLocal } from '../coordinator/local-run.ts';
+import type { FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
+import type { Stat } from '../shared/util/validate.ts';
+
+const VARIANTS = ['deterministic', 'windy', 'teleporting'] as const;
+const pool = createLocalPool();
+const e = (x: number) => (x === 0 ? '0' : x.toExponential(1));
+const pm = (s: Stat, f: (x: number) => string) => (s.n > 1 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean));
+const pct = (x: number) => x.toFixed(3);
+
+async function run(input: FourRoomsInput) {
+  return runFourRoomsLocal(input, pool);
+}
+
+async function closedTable(): Promise<string> {
+  const sizes = [1, 3, 4, 5, 20, 40, 67, 68];
+  const lines = ['| variant | support | ' + sizes.map((g) => `\\|G\\|=${g}`).join(' | ') + ' |', '|---|---|' + sizes.map(() => '---').join('|') + '|'];
+  for (const variant of VARIANTS) {
+    for (const support of ['full', 'local']) {
+      const cells: string[] = [];
+      for (const g of sizes) {
+        const r = await run({ variant, support, agent: 'oracle', reward: 'generic', goals: g, model: 'stochastic', fit: 'closed' });
+        const s = r.seeds[0];
+        cells.push(`${e(s.wmMaxAbsError)} (r ${s.rankM}${support === 'local' && s.rankDeficientPairs > 0 ? `, ${s.rankDeficientPairs} def.` : ''})`);
+      }
+      lines.push(`| ${variant} | ${support} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function iterativeTable(): Promise<string> {
+  const sizes = [1, 3, 4, 5, 20];
+  const lines = ['| variant | support | \\|G\\| | WM MSE | R^WM/R* ' + 'detour-east | R^WM/R* detour-south |', '|---|---|---|---|---|---|'];
+  for (const variant of VARIANTS) {
+    for (const support of ['full', 'local']) {
+      for (const g of sizes) {
+        const r = await run({ variant, support, agent: 'oracle', reward: 'sparse', goals: g, model: 'stochastic', fit: 'iterative', seeds: 5 });
+        const u = r.summary.unseen;
+        lines.push(`| ${variant} | ${support} | ${g} | ${pm(r.summary.wmMse, e)} | ${pm(u[0].ratio, pct)} | ${pm(u[1].ratio, pct)} |`);
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
+async function qlearningTable(): Promise<string> {
+  const sizes = [1, 3, 5, 20];
+  const marks = [1_000_000, 2_000_000, 4_000_000, 8_000_000];
+  const lines = ['| variant | support | \\|G\\| | ' + marks.map((m) => `${m / 1e6}M steps`).join(' | ') + ' | R^WM/R* at 8M (east, south) |', '|---|---|---|' + marks.map(() => '---').join('|') + '|---|'];
+  for (const variant of VARIANTS) {
+    const support = variant === 'teleporting' ? 'full' : 'local';
+    for (const g of sizes) {
+      const r = await run({ variant, support, agent: 'qlearning', reward: 'sparse', goals: g, steps: 8_000_000, seeds: 3 });
+      const cells = marks.map((m) => {
+        const p = r.summary.series.find((x) => x.steps === m);
+        return p ? pm(p.wmMse, e) : 'n/a';
+      });
+      const u = r.summary.unseen;
+      lines.push(`| ${variant} | ${support} | ${g} | ${cells.join(' | ')} | ${pct(u[0].ratio.mean)}, ${pct(u[1].ratio.mean)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+const TABLES: Record<string, () => Promise<string>> = { closed: closedTable, iterative: iterativeTable, qlearning: qlearningTable };
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+try {
+  for (const name of wanted.length > 0 ? wanted : Object.keys(TABLES)) {
+    const t0 = performance.now();
+    const table = await TABLES[name]();
+    process.stdout.write(`\n### ${name} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n\n${table}\n`);
+  }
+} finally {
+  await pool.close();
+}

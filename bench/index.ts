@@ -1,0 +1,28 @@
+// `npm run bench [-- <section>…] [--json]`: every section runs alone or together;
+// --json prints one machine-readable object keyed by section.
+
+import { benchTabular, formatTabular } from './tabular.ts';
+
+const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
+  tabular: { run: benchTabular, format: formatTabular as (r: never) => string },
+};
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const unknown = wanted.filter((w) => !(w in SECTIONS));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown section ${unknown.join(', ')}; available: ${Object.keys(SECTIONS).join(', ')}\n`);
+  process.exit(2);
+}
+// BLAS tuning variables of this machine would favour one side of a comparison; drop them for the whole run.
+delete process.env.OPENBLAS_CORETYPE;
+delete process.env.OPENBLAS_L2_SIZE;
+
+const out: Record<string, unknown> = {};
+for (const name of wanted.length > 0 ? wanted : Object.keys(SECTIONS)) {
+  const res = SECTIONS[name].run();
+  out[name] = res;
+  if (!json) process.stdout.write(SECTIONS[name].format(res as never) + '\n');
+}
+if (json) process.stdout.write(JSON.stringify(out) + '\n');
