@@ -94,7 +94,7 @@ export function buildProgram(): Command {
     .argument('<experiment>', `experiment to run (${EXPERIMENTS.join(', ')})`)
     .option('--variant <name>', 'move noise from the layout file: deterministic | windy | teleporting', undefined)
     .option('--layout <file>', 'layout file (text map, variants, teleports, unseen tasks); default: the embedded 68-state map')
-    .option('--goals <n>', 'number of training goals, picked per seed (default 4)')
+    .option('--goals <n>', 'number of training goals, picked per seed (default 5)')
     .option('--goal-cells <cells>', 'explicit sparse goal cells "x,y;x,y" instead of --goals')
     .option('--reward <family>', 'sparse (goal cell, terminating) | generic (U[0,1] reward per state)', undefined)
     .option('--agent <kind>', 'oracle (exact value iteration) | qlearning (default)')

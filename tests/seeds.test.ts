@@ -88,7 +88,7 @@ test('deriveSeed: the order and the number of parts matter; inputs are taken as 
       // Appending a part, even a zero, gives a new stream; so does moving a value into the seed slot.
       assert.notEqual(deriveSeed(rs, a), deriveSeed(rs, a, 0));
       assert.notEqual(deriveSeed(rs), deriveSeed(rs, 0));
-      assert.notEqual(deriveSeed(rs, a), deriveSeed(a, rs), `(${rs}; ${a}) vs (${a}; ${rs})`);
+      if (a !== rs) assert.notEqual(deriveSeed(rs, a), deriveSeed(a, rs), `(${rs}; ${a}) vs (${a}; ${rs})`);
     }
   }
   assert.equal(checked, 3 * 16 * 15);

@@ -97,9 +97,9 @@ export function greedyPolicy(Q: Float64Array, nStates: number, nActions: number,
  */
 export function optimalQ(mdp: Mdp, r: Float64Array, d: Uint8Array, rOff = 0): Float64Array {
   const { nStates: nS, nActions: nA } = mdp;
-  let { Q } = valueIteration(mdp, r, d, { tol: 1e-6, maxIters: 20_000 }, rOff);
+  let { Q } = valueIteration(mdp, r, d, { tol: 1e-4, maxIters: 300 }, rOff);
   const pi = greedyPolicy(Q, nS, nA);
-  for (let it = 0; it < 100; it++) {
+  for (let it = 0; it < 1000; it++) {
     Q = policyEvaluation(mdp, r, d, pi, rOff);
     let changed = false;
     for (let s = 0; s < nS; s++) {

@@ -13,7 +13,7 @@ export function mix32(x: number): number {
  *   derive(seed, a, b, …) = fold over the parts p of h ← mix32(h ⊕ mix32(p + 0x9e3779b9·(i+1))),
  * starting from h = mix32(seed). Inputs are uint32; the result is a uint32.
  * Agent seeds are derive(runSeed, shardIndex, seedIndex); goal placements use
- * derive(runSeed, 0xfff00000 + seedIndex) so they never collide with an agent stream.
+ * derive(runSeed, 0xfff00000 + seedIndex), a separate stream id (a hash: distinct in practice, not by proof).
  */
 export function deriveSeed(seed: number, ...parts: number[]): number {
   let h = mix32(seed >>> 0);
