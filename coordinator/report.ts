@@ -5,7 +5,7 @@ import type { Stat } from '../shared/util/validate.ts';
 import type { FourRoomsRunResult } from './local-run.ts';
 
 function fmt(s: Stat, digits = 3): string {
-  const f = (x: number) => (Math.abs(x) !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4) ? x.toExponential(2) : x.toFixed(digits));
+  const f = (x: number) => (x === 0 ? '0' : Math.abs(x) !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4) ? x.toExponential(2) : x.toFixed(digits));
   return s.n > 1 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean);
 }
 
@@ -28,6 +28,14 @@ export function renderFourRooms(res: FourRoomsRunResult): string {
   if (s.series.length > 0) {
     lines.push('', 'env steps/agent    WM MSE');
     for (const p of s.series) lines.push(`${String(p.steps).padEnd(18)} ${fmt(p.wmMse)}`);
+  }
+  const tied = res.seeds.filter((sd) => sd.tiedStates.length > 0);
+  if (tied.length > 0) {
+    lines.push('', 'states no training goal tells apart (equal columns of M):');
+    for (const sd of tied.slice(0, 5)) {
+      const groups = sd.tiedStates.slice(0, 6).map((g) => `{${g.join(' | ')}}`).join(' ');
+      lines.push(`  seed ${sd.seedIndex}: ${groups}${sd.tiedStates.length > 6 ? ` … (${sd.tiedStates.length} groups)` : ''}`);
+    }
   }
   const ex = res.seeds[0]?.unidentifiable ?? [];
   if (ex.length > 0) {

@@ -161,3 +161,26 @@ test('the fit over several agents equals the fit over one agent holding all thei
   const split = fitClosedForm(parts, local(world));
   assert.deepEqual(Array.from(split.P), Array.from(whole.P));
 });
+
+test('tied columns of M are exactly the distance classes of a single sparse goal', () => {
+  const world = buildWorld(parseLayout(DEFAULT_LAYOUT_TEXT), 'deterministic');
+  const nS = world.nStates;
+  const goal = world.stateAt(6, 1);
+  // BFS distances over the true kernel (independent of the fit).
+  const dist = new Int32Array(nS).fill(-1);
+  dist[goal] = 0;
+  const queue = [goal];
+  while (queue.length > 0) {
+    const s = queue.shift()!;
+    for (let t = 0; t < nS; t++) {
+      if (dist[t] >= 0) continue;
+      for (let a = 0; a < 4; a++) if (world.P[(t * 4 + a) * nS + s] === 1) { dist[t] = dist[s] + 1; queue.push(t); break; }
+    }
+  }
+  const expected = new Map<number, number[]>();
+  for (let s = 0; s < nS; s++) expected.set(dist[s], [...(expected.get(dist[s]) ?? []), s]);
+  const want = [...expected.values()].filter((g) => g.length > 1).map((g) => g.join(',')).sort();
+  const fit = fitClosedForm(oracleInput(world, [{ kind: 'sparse', state: goal }]), { kind: 'full' });
+  const got = fit.identifiability.tiedStates.map((g) => g.join(',')).sort();
+  assert.deepEqual(got, want);
+});

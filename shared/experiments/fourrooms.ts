@@ -67,6 +67,8 @@ export interface SeedResult {
   rankM: number;
   singularValues: number[];
   rankDeficientPairs: number;
+  /** States no training goal tells apart (equal columns of M). */
+  tiedStates: string[][];
   unidentifiablePairs: number | null;
   unidentifiable: { s: string; a: string; candidates: string[] }[];
   unseen: UnseenResult[];
@@ -134,6 +136,7 @@ export function fitAndEvaluateSeed(cfg: FourRoomsConfig, layout: Layout, artifac
     rankM: fit.identifiability.rankM,
     singularValues: fit.identifiability.singularValues,
     rankDeficientPairs: fit.identifiability.rankDeficientPairs,
+    tiedStates: fit.identifiability.tiedStates.map((g) => g.map(label)),
     unidentifiablePairs: unid ? unid.length : null,
     unidentifiable: (unid ?? []).slice(0, MAX_LISTED_PAIRS).map((u) => ({
       s: label(u.s), a: ACTION_NAMES[u.a] ?? String(u.a), candidates: u.candidates.map(label),

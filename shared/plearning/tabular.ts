@@ -29,6 +29,32 @@ export interface Identifiability {
   readonly singularValues: number[];
   /** Pairs whose candidate sub-matrix M_C has rank below |C| (always 0 when rank(M) = nS). */
   readonly rankDeficientPairs: number;
+  /**
+   * Groups of states whose columns of M are equal (within 1e-9 of the scale of M): no goal
+   * in the set tells them apart, so no model class can say which of them a move reaches.
+   */
+  readonly tiedStates: number[][];
+}
+
+/** Groups of equal columns of M (pairwise comparison within tol; nS is small for tabular worlds). */
+export function tiedColumns(M: Float64Array, G: number, nS: number, relTol = 1e-9): number[][] {
+  let scale = 0;
+  for (let k = 0; k < M.length; k++) scale = Math.max(scale, Math.abs(M[k]));
+  const tol = relTol * (1 + scale);
+  const groups: number[][] = [];
+  const assigned = new Uint8Array(nS);
+  for (let a = 0; a < nS; a++) {
+    if (assigned[a]) continue;
+    const group = [a];
+    for (let b = a + 1; b < nS; b++) {
+      if (assigned[b]) continue;
+      let same = true;
+      for (let l = 0; l < G && same; l++) same = Math.abs(M[l * nS + a] - M[l * nS + b]) <= tol;
+      if (same) { group.push(b); assigned[b] = 1; }
+    }
+    if (group.length > 1) groups.push(group);
+  }
+  return groups;
 }
 
 export interface FitResult {
@@ -89,7 +115,10 @@ export function identifiability(inp: PLearningInput, support: Support, M = build
       if (rank < C.length) deficient++;
     }
   } else if (full.rank < nS) deficient = nS * nA;
-  return { rankM: full.rank, singularValues: Array.from(full.singularValues), rankDeficientPairs: deficient };
+  return {
+    rankM: full.rank, singularValues: Array.from(full.singularValues), rankDeficientPairs: deficient,
+    tiedStates: tiedColumns(M, G, nS),
+  };
 }
 
 /**
