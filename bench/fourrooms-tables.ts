@@ -51,17 +51,23 @@ async function iterativeTable(): Promise<string> {
 async function qlearningTable(): Promise<string> {
   const sizes = [1, 3, 5, 20];
   const marks = [1_000_000, 2_000_000, 4_000_000, 8_000_000];
-  const lines = ['| variant | support | \\|G\\| | ' + marks.map((m) => `${m / 1e6}M steps`).join(' | ') + ' | R^WM/R* at 8M (east, south) |', '|---|---|---|' + marks.map(() => '---').join('|') + '|---|'];
-  for (const variant of VARIANTS) {
-    const support = variant === 'teleporting' ? 'full' : 'local';
-    for (const g of sizes) {
-      const r = await run({ variant, support, agent: 'qlearning', reward: 'sparse', goals: g, steps: 8_000_000, seeds: 3 });
-      const cells = marks.map((m) => {
-        const p = r.summary.series.find((x) => x.steps === m);
-        return p ? pm(p.wmMse, e) : 'n/a';
-      });
-      const u = r.summary.unseen;
-      lines.push(`| ${variant} | ${support} | ${g} | ${cells.join(' | ')} | ${pct(u[0].ratio.mean)}, ${pct(u[1].ratio.mean)} |`);
+  const lines = ['| reward | variant | model, support | \\|G\\| | ' + marks.map((m) => `${m / 1e6}M steps`).join(' | ') + ' | R^WM/R* at 8M (east, south) |',
+    '|---|---|---|---|' + marks.map(() => '---').join('|') + '|---|'];
+  for (const reward of ['sparse', 'generic']) {
+    for (const variant of VARIANTS) {
+      // The model class that can express the variant: one successor for deterministic moves
+      // (generic goals identify it), distributions otherwise; teleports need the full support.
+      const model = reward === 'generic' && variant === 'deterministic' ? 'deterministic' : 'stochastic';
+      const support = variant === 'teleporting' ? 'full' : 'local';
+      for (const g of sizes) {
+        const r = await run({ variant, support, model, agent: 'qlearning', reward, goals: g, steps: 8_000_000, seeds: 3 });
+        const cells = marks.map((m) => {
+          const p = r.summary.series.find((x) => x.steps === m);
+          return p ? pm(p.wmMse, e) : 'n/a';
+        });
+        const u = r.summary.unseen;
+        lines.push(`| ${reward} | ${variant} | ${model}, ${support} | ${g} | ${cells.join(' | ')} | ${pct(u[0].ratio.mean)}, ${pct(u[1].ratio.mean)} |`);
+      }
     }
   }
   return lines.join('\n');

@@ -16,7 +16,11 @@ export interface QLearningConfig {
   readonly steps: number;
   /** Exploration rate of the ε-greedy behaviour policy (constant). */
   readonly epsilon: number;
-  /** Step size α = max(alphaMin, (1 + n(s,a))^−alphaExponent), n the visit count of (s,a). */
+  /**
+   * Step size α = max(alphaMin, (1 + (1 − γ)·n(s,a))^−alphaExponent), n the visit count of (s,a).
+   * The (1 − γ) rescaling keeps α near 1 for the first ~1/(1 − γ) visits: with γ = 0.99 a plain
+   * n^−ω schedule forgets the zero initialisation far too slowly (Wainwright 2019).
+   */
   readonly alphaExponent: number;
   readonly alphaMin: number;
   /** Episodes truncate after this many steps (bootstrapping through the truncation). */
@@ -54,6 +58,7 @@ export function trainQLearning(world: TabularWorld, goals: RewardTables, gamma: 
   const checkpoints: { steps: number; Q: Float64Array }[] = [];
   let nextMark = 0;
   const progressEvery = Math.max(1, Math.floor(cfg.steps / 100));
+  const horizonScale = 1 - gamma;
 
   let steps = 0;
   let episodes = 0;
@@ -68,7 +73,7 @@ export function trainQLearning(world: TabularWorld, goals: RewardTables, gamma: 
       const s2 = sampleNext(world, s, a, rng.next());
       const i = s * nA + a;
       const n = visits[i]++;
-      const alpha = Math.max(cfg.alphaMin, Math.pow(1 + n, -cfg.alphaExponent));
+      const alpha = Math.max(cfg.alphaMin, Math.pow(1 + horizonScale * n, -cfg.alphaExponent));
       for (let j = 0; j < G; j++) {
         const rj = j * nS + s2;
         let target = r[rj];
