@@ -105,7 +105,8 @@ test('windy 3×3 room: the error to optimalQ shrinks as the budget grows 4× at 
   });
   assert.ok(meanErr[1] < meanErr[0], `40k → 160k: ${meanErr[0]} → ${meanErr[1]}`);
   assert.ok(meanErr[2] < meanErr[1], `160k → 640k: ${meanErr[1]} → ${meanErr[2]}`);
-  assert.ok(meanErr[2] < meanErr[0] / 4, `16× the budget should cut the error well down: ${meanErr[0]} → ${meanErr[2]}`);
+  // Noise-dominated regime: with α ~ n^−0.75 the error falls about as n^−0.375, i.e. ~2.8× per 16×.
+  assert.ok(meanErr[2] < meanErr[0] / 2.5, `16× the budget should cut the error well down: ${meanErr[0]} → ${meanErr[2]}`);
   assert.ok(meanErr[2] < 0.1, `640k steps: error ${meanErr[2]}`);
 });
 

@@ -3,7 +3,7 @@
 // summary over seeds. Services only run the tasks and move the artifacts.
 
 import type { Layout } from '../envs/fourrooms/layout.ts';
-import { buildWorld } from '../envs/fourrooms/fourrooms.ts';
+import { ACTION_NAMES, buildWorld } from '../envs/fourrooms/fourrooms.ts';
 import type { FourRoomsWorld } from '../envs/fourrooms/fourrooms.ts';
 import type { GoalSpec, UnsafeTaskSpec } from '../tabular/goals.ts';
 import { pickGoals } from '../tabular/goals.ts';
@@ -18,7 +18,6 @@ import type { Stat } from '../util/validate.ts';
 import { stat } from '../util/validate.ts';
 import type { FourRoomsConfig } from './fourrooms-config.ts';
 
-export const ACTION_NAMES = ['up', 'right', 'down', 'left'] as const;
 /** Stream id of the iterative fit's sampler, kept apart from agent and goal streams. */
 const FIT_STREAM = 0xffe00000;
 const MAX_LISTED_PAIRS = 50;
