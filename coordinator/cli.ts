@@ -14,21 +14,35 @@ import { runFourRoomsLocal } from './local-run.ts';
 import type { FourRoomsRunResult } from './local-run.ts';
 import { ProgressBar } from './progress.ts';
 import { renderFourRooms } from './report.ts';
+import { runContinuousCommand } from './run-continuous.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
-const EXPERIMENTS = ['fourrooms'] as const;
+const EXPERIMENTS = ['fourrooms', 'mountaincar', 'reacher'] as const;
 
-interface RunOptions {
+export interface RunOptions {
   variant?: string; layout?: string; goals?: string; goalCells?: string; reward?: string; agent?: string;
   steps?: string; goalsPerAgent?: string; model?: string; fit?: string; support?: string; seeds?: string;
   seed?: string; gamma?: string; fitSteps?: string; fitLr?: string; epsilon?: string; episodeLength?: string;
   threads?: string; out?: string; json?: boolean; logLevel: string;
+  goalFamily?: string; grid?: string; backend?: string; fitBatch?: string; evalStates?: string; rollouts?: string;
+  viTol?: string;
+}
+
+const FOURROOMS_ONLY: readonly (keyof RunOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'steps',
+  'goalsPerAgent', 'model', 'fit', 'support', 'epsilon', 'episodeLength'];
+const CONTINUOUS_ONLY: readonly (keyof RunOptions)[] = ['goalFamily', 'grid', 'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol'];
+const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+function rejectForeign(experiment: string, opts: RunOptions, foreign: readonly (keyof RunOptions)[]): void {
+  for (const k of foreign) {
+    if (opts[k] !== undefined) throw new ConfigError(flag(k).slice(2), `${flag(k)} does not apply to ${experiment}`);
+  }
 }
 
 class UsageError extends Error {}
 
-async function writeAtomic(path: string, data: string): Promise<void> {
+export async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, data);
   await rename(tmp, path);
@@ -49,6 +63,11 @@ async function runCommand(experiment: string, opts: RunOptions): Promise<number>
   if (!(EXPERIMENTS as readonly string[]).includes(experiment)) {
     throw new ConfigError('experiment', `unknown experiment ${JSON.stringify(experiment)}; available: ${EXPERIMENTS.join(', ')}`);
   }
+  if (experiment === 'mountaincar' || experiment === 'reacher') {
+    rejectForeign(experiment, opts, FOURROOMS_ONLY);
+    return runContinuousCommand(experiment, opts, log);
+  }
+  rejectForeign(experiment, opts, CONTINUOUS_ONLY);
   const input: FourRoomsInput = {
     variant: opts.variant, goals: opts.goals, goalCells: opts.goalCells, reward: opts.reward, agent: opts.agent,
     steps: opts.steps, goalsPerAgent: opts.goalsPerAgent, model: opts.model, fit: opts.fit, support: opts.support,
@@ -106,10 +125,17 @@ export function buildProgram(): Command {
     .option('--seeds <n>', 'number of seeds (goal placements and agents), default 1')
     .option('--seed <s>', 'run seed (uint32), default 0')
     .option('--gamma <g>', 'discount, default 0.99')
-    .option('--fit-steps <n>', 'sampled updates of the iterative fit (default 2e6)')
-    .option('--fit-lr <lr>', 'normalised step size of the iterative fit, in (0, 2) (default 1)')
+    .option('--fit-steps <n>', 'fourrooms: sampled updates of the iterative fit (default 2e6); continuous: Adam steps')
+    .option('--fit-lr <lr>', 'fourrooms: normalised step of the iterative fit, in (0, 2) (default 1); continuous: Adam lr')
     .option('--epsilon <e>', 'qlearning ε-greedy exploration rate (default 0.5)')
     .option('--episode-length <n>', 'qlearning episode truncation (default 100)')
+    .option('--goal-family <f>', 'mountaincar: position (default) | velocity training goals')
+    .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (default 200 / 15)')
+    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | wasm | cpu')
+    .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (default 256)')
+    .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')
+    .option('--rollouts <n>', 'mountaincar/reacher: reset states per unseen-goal rollout (default 512)')
+    .option('--vi-tol <t>', 'mountaincar/reacher: VI convergence threshold on max |ΔV|')
     .option('--threads <n>', 'worker threads (default: available cores)')
     .option('--out <dir>', 'write result.json (and mse-vs-steps.csv for qlearning) into this directory')
     .option('--json', 'print one JSON document to stdout instead of the text report')

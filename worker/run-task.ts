@@ -7,6 +7,12 @@ import { resolveFourRoomsConfig } from '../shared/experiments/fourrooms-config.t
 import type { FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
 import { fitAndEvaluateSeed } from '../shared/experiments/fourrooms.ts';
 import type { SeedResult } from '../shared/experiments/fourrooms.ts';
+import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
+import type { ContinuousOracleArtifact, ContinuousOracleTask, ContinuousSeedResult } from '../shared/experiments/continuous.ts';
+import { fitAndEvaluateContinuous, runContinuousOracleTask } from '../shared/experiments/continuous.ts';
+import type { WorldModelWeights } from '../shared/plearning/neural-model.ts';
+import type { BackendHandle } from '../shared/tensor/backend.ts';
+import { initBackend } from '../shared/tensor/backend.ts';
 
 /** Fit and evaluate one seed's world model from its agents' artifacts. */
 export interface FourRoomsFitTask {
@@ -15,18 +21,52 @@ export interface FourRoomsFitTask {
   readonly artifacts: readonly TabularAgentArtifact[];
 }
 
-export type Task = TabularAgentTask | FourRoomsFitTask;
-export type TaskOutput<T extends Task> = T extends TabularAgentTask ? TabularAgentArtifact : SeedResult;
+export interface ContinuousFitTask {
+  readonly kind: 'continuous-fit';
+  readonly config: ContinuousConfig;
+  readonly seedIndex: number;
+  readonly agents: readonly ContinuousOracleArtifact[];
+}
+
+export interface ContinuousFitOutput { result: ContinuousSeedResult; weights: WorldModelWeights }
+
+export type Task = TabularAgentTask | FourRoomsFitTask | ContinuousOracleTask | ContinuousFitTask;
+export type TaskOutput<T extends Task> =
+  T extends TabularAgentTask ? TabularAgentArtifact
+    : T extends FourRoomsFitTask ? SeedResult
+      : T extends ContinuousOracleTask ? ContinuousOracleArtifact
+        : ContinuousFitOutput;
 
 export type Progress = (done: number, total: number) => void;
 
-export function runTask(task: Task, progress?: Progress): TabularAgentArtifact | SeedResult {
+// One TF backend per thread, loaded on first use (tabular tasks never pay for it).
+let backend: Promise<BackendHandle> | undefined;
+let backendName: string | undefined;
+
+export async function tensorBackend(requested: ContinuousConfig['backend']): Promise<BackendHandle> {
+  if (!backend || backendName !== requested) {
+    backendName = requested;
+    backend = initBackend(requested);
+  }
+  return backend;
+}
+
+export async function runTask(task: Task, progress?: Progress): Promise<TaskOutput<Task>> {
   switch (task.kind) {
     case 'tabular-agent':
       return runTabularAgentTask(task, progress);
     case 'fourrooms-fit': {
       const { config, layout } = resolveFourRoomsConfig(task.input);
       return fitAndEvaluateSeed(config, layout, task.artifacts, progress);
+    }
+    case 'continuous-oracle':
+      return runContinuousOracleTask(task, progress);
+    case 'continuous-fit': {
+      const { tf, backend: name, detail } = await tensorBackend(task.config.backend);
+      // Progress: the fit is most of the work; evaluation gets the last tenth.
+      const out = await fitAndEvaluateContinuous(tf, `${name}${detail ? ` (${detail})` : ''}`, task.config, task.agents, task.seedIndex,
+        (phase, d, n) => progress?.(phase === 'fit' ? 0.9 * d / n : 0.9 + 0.1 * d / n, 1));
+      return out;
     }
   }
 }

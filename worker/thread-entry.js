@@ -6,7 +6,7 @@ register();
 const { runTask } = await import('./run-task.ts');
 
 /** @param {{ task: import('./run-task.ts').Task, port?: import('node:worker_threads').MessagePort }} msg */
-export default function run({ task, port }) {
+export default async function run({ task, port }) {
   let last = 0;
   const progress = port
     ? (done, total) => {
@@ -15,7 +15,7 @@ export default function run({ task, port }) {
       }
     : undefined;
   try {
-    return runTask(task, progress);
+    return await runTask(task, progress);
   } finally {
     port?.close();
   }

@@ -1,0 +1,77 @@
+// The continuous job spec (MountainCar, Reacher): defaults per environment and
+// validation of raw input into a typed config, for `plearn run` and the job API.
+
+import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
+import type { BackendName } from '../tensor/backend.ts';
+import { BACKEND_NAMES } from '../tensor/backend.ts';
+import { intIn, numberIn, oneOf } from '../util/validate.ts';
+
+export interface ContinuousConfig {
+  readonly experiment: ContinuousEnvName;
+  readonly agent: 'oracle';
+  readonly goalFamily: MountainCarGoalFamily;
+  /** VI grid points per state dim (oracle Q*, unseen-goal planning). */
+  readonly grid: number;
+  readonly viTol: number;
+  readonly viMaxIters: number;
+  readonly seeds: number;
+  readonly seed: number;
+  readonly gamma: number;
+  readonly backend: BackendName | 'auto';
+  readonly fitSteps: number;
+  readonly fitBatch: number;
+  readonly fitLr: number;
+  readonly fitSchedule: 'cosine' | 'linear';
+  /** Fit (and WM metric) states: uniform over the state box, or the reset distribution. */
+  readonly sampleFrom: 'uniform' | 'reset';
+  /** States for the WM error metrics, and reset states for the unseen-goal rollouts. */
+  readonly evalStates: number;
+  readonly rollouts: number;
+}
+
+export interface ContinuousInput {
+  agent?: unknown; goalFamily?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
+  backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; viTol?: unknown; viMaxIters?: unknown;
+  evalStates?: unknown; rollouts?: unknown;
+}
+
+/**
+ * CPU-sized defaults. SPEC §3's paper settings (MountainCar: batch 4096 × 20 000 steps, lr 1e-4;
+ * Reacher: 1024 × 1 000) need a GPU; these keep a run to minutes on 2 cores, with a larger step size.
+ */
+const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 'agent' | 'goalFamily' | 'seeds' | 'seed' | 'backend'>> = {
+  mountaincar: {
+    grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1500, fitBatch: 256, fitLr: 3e-3,
+    fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+  },
+  reacher: {
+    grid: 15, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
+    fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+  },
+};
+
+export function resolveContinuousConfig(experiment: ContinuousEnvName, input: ContinuousInput): ContinuousConfig {
+  const d = DEFAULTS[experiment];
+  const maxGrid = experiment === 'mountaincar' ? 2000 : 60;
+  return {
+    experiment,
+    agent: oneOf('agent', input.agent ?? 'oracle', ['oracle'] as const),
+    goalFamily: experiment === 'mountaincar'
+      ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
+      : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']),
+    grid: intIn('grid', input.grid ?? d.grid, 3, maxGrid),
+    viTol: numberIn('vi-tol', input.viTol ?? d.viTol, 1e-14, 1),
+    viMaxIters: intIn('vi-max-iters', input.viMaxIters ?? d.viMaxIters, 1, 1_000_000),
+    seeds: intIn('seeds', input.seeds ?? 1, 1, 100),
+    seed: intIn('seed', input.seed ?? 0, 0, 0xffffffff),
+    gamma: numberIn('gamma', input.gamma ?? d.gamma, 0, 0.999999),
+    backend: oneOf<BackendName | 'auto'>('backend', input.backend ?? 'auto', ['auto', ...BACKEND_NAMES]),
+    fitSteps: intIn('fit-steps', input.fitSteps ?? d.fitSteps, 1, 10_000_000),
+    fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
+    fitLr: numberIn('fit-lr', input.fitLr ?? d.fitLr, 1e-8, 1),
+    fitSchedule: d.fitSchedule,
+    sampleFrom: d.sampleFrom,
+    evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),
+    rollouts: intIn('rollouts', input.rollouts ?? d.rollouts, 1, 100_000),
+  };
+}

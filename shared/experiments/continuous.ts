@@ -1,0 +1,169 @@
+// The continuous pipeline as pure functions over a TF handle: oracle agent task
+// (grid VI Q* per training goal) → neural P-learning fit over all agents' goals →
+// WM error metrics and unseen-goal planning → summary over seeds.
+
+import type { ContinuousEnv } from '../envs/continuous.ts';
+import type { ContinuousEnvName } from '../envs/continuous-tasks.ts';
+import { trainingGoals, unseenTasks } from '../envs/continuous-tasks.ts';
+import { mountainCar, mountainCarBoundaryEvent } from '../envs/mountaincar.ts';
+import { reacher } from '../envs/reacher.ts';
+import { envGrid, evaluateUnseen, oracleQTables } from '../continuous/planning.ts';
+import type { UnseenEval } from '../continuous/planning.ts';
+import { goalBackupTf } from '../continuous/tf-goals.ts';
+import type { BoundaryOf, Predict, WmError } from '../continuous/wm-metrics.ts';
+import { worldModelError } from '../continuous/wm-metrics.ts';
+import type { WorldModelWeights } from '../plearning/neural-model.ts';
+import { DEFAULT_MODEL, makeWorldModel } from '../plearning/neural-model.ts';
+import { DEFAULT_FIT, fitWorldModel } from '../plearning/neural-fit.ts';
+import { oracleQFunction } from '../plearning/neural.ts';
+import type { TF } from '../tensor/backend.ts';
+import { deriveSeed, Rng } from '../util/rng.ts';
+import type { Stat } from '../util/validate.ts';
+import { stat } from '../util/validate.ts';
+import type { ContinuousConfig } from './continuous-config.ts';
+
+const FIT_STREAM = 0xffe00000;
+const EVAL_STREAM = 0xffd00000;
+
+export function continuousEnv(name: ContinuousEnvName): ContinuousEnv {
+  return name === 'mountaincar' ? mountainCar : reacher;
+}
+
+export function boundaryOf(name: ContinuousEnvName): BoundaryOf | undefined {
+  return name === 'mountaincar' ? (s, off, a) => mountainCarBoundaryEvent(s[off], s[off + 1], a) : undefined;
+}
+
+/** The oracle agent as a serializable task: Q* of each training goal on the VI grid. */
+export interface ContinuousOracleTask {
+  readonly kind: 'continuous-oracle';
+  readonly config: ContinuousConfig;
+  readonly shardIndex: number;
+}
+
+export interface ContinuousOracleArtifact {
+  readonly kind: 'continuous-oracle';
+  readonly shardIndex: number;
+  readonly tables: Float32Array[];
+  readonly viIters: number[];
+  readonly wallMs: number;
+}
+
+export function runContinuousOracleTask(task: ContinuousOracleTask, onProgress?: (d: number, n: number) => void): ContinuousOracleArtifact {
+  const t0 = performance.now();
+  const cfg = task.config;
+  const env = continuousEnv(cfg.experiment);
+  const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
+  const { tables, iters } = oracleQTables(env, envGrid(env, cfg.grid), goals, reward, cfg.gamma,
+    { tol: cfg.viTol, maxIters: cfg.viMaxIters }, onProgress);
+  return { kind: 'continuous-oracle', shardIndex: task.shardIndex, tables, viIters: iters, wallMs: performance.now() - t0 };
+}
+
+/** Fit-distribution states: uniform over the env's box, or its reset distribution. */
+export function sampleStates(env: ContinuousEnv, from: 'uniform' | 'reset', rng: Rng, out: Float64Array, n: number): void {
+  if (from === 'reset') { env.reset(rng, out, n); return; }
+  const D = env.stateDim;
+  for (let i = 0; i < n; i++) {
+    for (let d = 0; d < D; d++) out[i * D + d] = env.uniformLow[d] + (env.uniformHigh[d] - env.uniformLow[d]) * rng.next();
+  }
+}
+
+export interface ContinuousSeedResult {
+  seedIndex: number;
+  backend: string;
+  wm: WmError;
+  unseen: UnseenEval[];
+  fitMs: number;
+  evalMs: number;
+  finalLoss: number;
+}
+
+export function modelPredict(weights: WorldModelWeights): Predict {
+  const model = makeWorldModel(weights);
+  return (s, a, out, n) => {
+    const D = weights.spec.stateDim;
+    out.set(model.predict(s.subarray(0, n * D), a.subarray(0, n)).subarray(0, n * D));
+  };
+}
+
+/** WM error of a predictor on the fixed evaluation states of a seed. */
+export function evalStatesFor(cfg: ContinuousConfig, seedIndex: number): Float64Array {
+  const env = continuousEnv(cfg.experiment);
+  const states = new Float64Array(cfg.evalStates * env.stateDim);
+  sampleStates(env, cfg.sampleFrom, new Rng(deriveSeed(cfg.seed, EVAL_STREAM + seedIndex)), states, cfg.evalStates);
+  return states;
+}
+
+export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: ContinuousConfig,
+  agents: readonly ContinuousOracleArtifact[], seedIndex: number,
+  onProgress?: (phase: 'fit' | 'eval', done: number, total: number) => void,
+): Promise<{ result: ContinuousSeedResult; weights: WorldModelWeights }> {
+  const env = continuousEnv(cfg.experiment);
+  const grid = envGrid(env, cfg.grid);
+  const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
+  const t0 = performance.now();
+  const fitAgents = agents.map((a) => ({ q: oracleQFunction(tf, grid, a.tables), backup: goalBackupTf(cfg.experiment, goals, reward) }));
+  const fitRng = new Rng(deriveSeed(cfg.seed, FIT_STREAM + seedIndex));
+  const spec = { ...DEFAULT_MODEL, stateDim: env.stateDim, nActions: env.nActions, angleDims: [...env.angleDims] };
+  let fit;
+  try {
+    fit = await fitWorldModel(tf, {
+      ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr,
+      schedule: cfg.fitSchedule, gamma: cfg.gamma, logEvery: Math.max(1, Math.floor(cfg.fitSteps / 50)),
+    }, fitAgents, (rng, n, out) => sampleStates(env, cfg.sampleFrom, rng, out, n), fitRng,
+    (p) => onProgress?.('fit', p.step, p.steps));
+  } finally {
+    for (const a of fitAgents) a.q.dispose?.();
+  }
+  const fitMs = performance.now() - t0;
+  const t1 = performance.now();
+  const predict = modelPredict(fit.model);
+  const wm = worldModelError(env, predict, evalStatesFor(cfg, seedIndex), cfg.evalStates, boundaryOf(cfg.experiment));
+  const unseen = evaluateUnseen(env, grid, predict, unseenTasks(cfg.experiment), cfg.gamma,
+    { tol: cfg.viTol, maxIters: cfg.viMaxIters }, cfg.rollouts, deriveSeed(cfg.seed, EVAL_STREAM + 1000 + seedIndex),
+    (d, n) => onProgress?.('eval', d, n));
+  const tail = fit.losses.subarray(Math.max(0, fit.losses.length - 20));
+  return {
+    result: {
+      seedIndex, backend, wm, unseen, fitMs, evalMs: performance.now() - t1,
+      finalLoss: tail.reduce((s, x) => s + x, 0) / tail.length,
+    },
+    weights: { spec: fit.model.spec, layers: fit.model.layers },
+  };
+}
+
+export interface ContinuousSummary {
+  wmNmse: Stat;
+  identityNmse: Stat;
+  wmDeltaNmse: Stat;
+  wmDeltaNmseInterior?: Stat;
+  wmDeltaNmseBoundary?: Stat;
+  perActionDim: { action: number; dim: number; label: string; mse: Stat; nmse: Stat; identityNmse: Stat; deltaNmse: Stat | null }[];
+  unseen: { label: string; rStar: Stat; rWM: Stat; ratio: Stat }[];
+}
+
+export function summarizeContinuous(seeds: readonly ContinuousSeedResult[]): ContinuousSummary {
+  const first = seeds[0];
+  const over = (f: (s: ContinuousSeedResult) => number) => stat(seeds.map(f));
+  const out: ContinuousSummary = {
+    wmNmse: over((s) => s.wm.nmse),
+    identityNmse: over((s) => s.wm.identityNmse),
+    wmDeltaNmse: over((s) => s.wm.deltaNmse),
+    perActionDim: first.wm.perActionDim.map((p, k) => ({
+      action: p.action, dim: p.dim, label: p.label,
+      mse: over((s) => s.wm.perActionDim[k].mse),
+      nmse: over((s) => s.wm.perActionDim[k].nmse),
+      identityNmse: over((s) => s.wm.perActionDim[k].identityNmse),
+      deltaNmse: p.deltaNmse === null ? null : over((s) => s.wm.perActionDim[k].deltaNmse ?? NaN),
+    })),
+    // Returns over seeds: each seed's rollout mean, then mean ± SE across seeds (one seed: the rollout SE).
+    unseen: first.unseen.map((u, i) => {
+      const pick = (f: (x: UnseenEval) => Stat) => (seeds.length > 1 ? stat(seeds.map((s) => f(s.unseen[i]).mean)) : f(u));
+      return { label: u.label, rStar: pick((x) => x.rStar), rWM: pick((x) => x.rWM), ratio: stat(seeds.map((s) => s.unseen[i].rWM.mean / s.unseen[i].rStar.mean)) };
+    }),
+  };
+  if (first.wm.deltaNmseInterior !== undefined) {
+    out.wmDeltaNmseInterior = over((s) => s.wm.deltaNmseInterior ?? NaN);
+    out.wmDeltaNmseBoundary = over((s) => s.wm.deltaNmseBoundary ?? NaN);
+  }
+  return out;
+}

@@ -1,0 +1,248 @@
+// The continuous P-learning fit: minimise over φ the Bellman residual of frozen
+// agents under the model,
+//   L(φ) = E_{(agent, g), s, a} | Q(s,a,g) − [ r(ŝ',g) + γ (1 − d(ŝ',g)) max_a' Q(ŝ',a',g) ] |,
+//   ŝ' = s + f_φ(s, a),
+// by Adam on sampled batches. Only φ moves: the targets are constants, and the
+// gradient reaches φ through Q(ŝ', ·) (and r, if asked) evaluated at ŝ'.
+
+import type { Scalar, TF, Tensor, Tensor1D, Tensor2D } from '../tensor/backend.ts';
+import type { Rng } from '../util/rng.ts';
+import type { QFunction } from './neural.ts';
+import {
+  forwardWorldModel,
+  initWorldModel,
+  stopGradient,
+  tensorsToWorldModel,
+  weightsToTensors,
+  type WorldModel,
+  type WorldModelSpec,
+} from './neural-model.ts';
+
+/**
+ * Reward r(s', g) (B) and termination d(s', g) ∈ {0, 1} (B) at a batch of predicted
+ * next states, for the agent's goal indices. Written with TF ops on the model's state space.
+ */
+export type GoalBackup = (tf: TF, nextStates: Tensor2D, goalIdx: Tensor1D) => { r: Tensor1D; d: Tensor1D };
+
+export interface FitAgent {
+  readonly q: QFunction;
+  readonly backup: GoalBackup;
+  /**
+   * Whether the loss differentiates r(ŝ', g). The reference takes jax.grad through
+   * its reward at the predicted state: zero for sparse rewards (a step function),
+   * non-zero for gaussian ones. Set true for smooth rewards to match it; left false,
+   * the backup runs under a stop-gradient, which is exact for sparse rewards and
+   * lets them use comparisons (TF.js has no gradient for `less` and friends).
+   * d never carries a gradient (it is a 0/1 flag in the reference).
+   */
+  readonly rewardGradient?: boolean;
+  /** The goal indices of `q` this fit samples (default: all 0 … q.nGoals − 1). */
+  readonly goals?: readonly number[];
+}
+
+/** Writes n states (n × stateDim, row-major) drawn from the fit distribution into `out`. */
+export type StateSampler = (rng: Rng, n: number, out: Float64Array) => void;
+
+export interface FitConfig {
+  readonly model: WorldModelSpec;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  /** Decay of the learning rate to 0 over `steps` (optax cosine_decay / linear_schedule). */
+  readonly schedule: 'cosine' | 'linear' | 'constant';
+  readonly gamma: number;
+  /** Elementwise residual penalty: L1 (reference default) or squared. */
+  readonly loss: 'l1' | 'mse';
+  /** Loss values are read back from the backend, and onProgress called, every this many steps (default 50). */
+  readonly logEvery?: number;
+}
+
+export const DEFAULT_FIT: Omit<FitConfig, 'model'> = {
+  steps: 1000,
+  batchSize: 1024,
+  lr: 1e-4,
+  schedule: 'linear',
+  gamma: 0.99,
+  loss: 'l1',
+};
+
+export interface FitProgress {
+  readonly step: number;
+  readonly steps: number;
+  /** Mean loss over the steps since the previous report. */
+  readonly loss: number;
+}
+
+export interface FitResult {
+  readonly model: WorldModel;
+  /** Loss of every step (before that step's update). */
+  readonly losses: Float32Array;
+}
+
+/** One agent's share of a batch. */
+export interface AgentBatch {
+  readonly agent: number;
+  readonly states: Tensor2D;
+  readonly actions: Tensor1D;
+  readonly goals: Tensor1D;
+}
+
+export function learningRate(cfg: Pick<FitConfig, 'lr' | 'schedule' | 'steps'>, step: number): number {
+  const frac = Math.min(step, cfg.steps) / cfg.steps;
+  switch (cfg.schedule) {
+    case 'cosine':
+      return cfg.lr * 0.5 * (1 + Math.cos(Math.PI * frac));
+    case 'linear':
+      return cfg.lr * (1 - frac);
+    case 'constant':
+      return cfg.lr;
+  }
+}
+
+function detachedBackup(tf: TF, backup: GoalBackup, nextStates: Tensor2D, goalIdx: Tensor1D): { r: Tensor1D; d: Tensor1D } {
+  const { r, d } = backup(tf, stopGradient(tf, nextStates), goalIdx);
+  return { r: r.toFloat(), d: d.toFloat() };
+}
+
+/**
+ * The batch loss (a scalar): mean over all B samples of all agents' batches of the
+ * residual penalty. Exposed for gradient checks; `params` as {@link weightsToTensors}.
+ */
+export function bellmanResidualLoss(
+  tf: TF,
+  cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss'>,
+  params: readonly Tensor[],
+  agents: readonly FitAgent[],
+  batches: readonly AgentBatch[],
+): Scalar {
+  let total: Scalar = tf.scalar(0);
+  let count = 0;
+  for (const b of batches) {
+    const agent = agents[b.agent];
+    const target = agent.q.targets(tf, b.states, b.actions, b.goals);
+    const next = forwardWorldModel(tf, cfg.model, params, b.states, b.actions);
+    const v = tf.max(agent.q.values(tf, next, b.goals), 1);
+    const stopped = detachedBackup(tf, agent.backup, next, b.goals);
+    const r = agent.rewardGradient ? agent.backup(tf, next, b.goals).r.toFloat() : stopped.r;
+    const backupValue = tf.add(r, tf.mul(tf.mul(tf.sub(1, stopped.d), cfg.gamma), v));
+    const residual = tf.sub(target, backupValue);
+    const penalty = cfg.loss === 'mse' ? tf.square(residual) : tf.abs(residual);
+    total = tf.add(total, tf.sum(penalty));
+    count += b.states.shape[0];
+  }
+  return tf.div(total, Math.max(count, 1));
+}
+
+function uniformSampler(low: Float64Array, high: Float64Array): StateSampler {
+  const D = low.length;
+  return (rng, n, out) => {
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < D; d++) out[i * D + d] = low[d] + (high[d] - low[d]) * rng.next();
+    }
+  };
+}
+
+/**
+ * Fit a world model to frozen agents. Each batch sample draws (agent, goal)
+ * uniformly over the union of all agents' goals, so agents trained on different
+ * goal shards are fitted jointly (the sum of their losses), then a state from
+ * `states` and an action uniformly. Adam with optax's defaults (β = 0.9, 0.999,
+ * ε = 1e-8) and the configured decay; initial weights from `rng` (orthogonal).
+ */
+export async function fitWorldModel(
+  tf: TF,
+  cfg: FitConfig,
+  agents: readonly FitAgent[],
+  states: StateSampler | { readonly low: Float64Array; readonly high: Float64Array },
+  rng: Rng,
+  onProgress?: (p: FitProgress) => void,
+): Promise<FitResult> {
+  const spec = cfg.model;
+  const D = spec.stateDim;
+  const nA = spec.nActions;
+  const sample = typeof states === 'function' ? states : uniformSampler(states.low, states.high);
+  const pairs: { agent: number; goal: number }[] = [];
+  agents.forEach((a, i) => {
+    if (a.q.nActions !== nA) throw new Error(`agent ${i}: Q has ${a.q.nActions} actions, model has ${nA}`);
+    for (const g of a.goals ?? Array.from({ length: a.q.nGoals }, (_, k) => k)) {
+      if (!(Number.isInteger(g) && g >= 0 && g < a.q.nGoals)) throw new Error(`agent ${i}: goal ${g} out of range`);
+      pairs.push({ agent: i, goal: g });
+    }
+  });
+  if (pairs.length === 0) throw new Error('fitWorldModel: no (agent, goal) pairs to fit');
+  if (!(cfg.steps >= 1 && cfg.batchSize >= 1)) throw new Error('fitWorldModel: steps and batchSize must be ≥ 1');
+
+  const init = initWorldModel(spec, rng);
+  // Variables escape tidy; the tensors they were made from do not leak.
+  const [params, m, v] = tf.tidy(() => {
+    const p = weightsToTensors(tf, init).map((t) => tf.variable(t));
+    return [p, p.map((x) => tf.variable(tf.zerosLike(x))), p.map((x) => tf.variable(tf.zerosLike(x)))];
+  });
+  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+  const losses = new Float32Array(cfg.steps);
+  const logEvery = Math.max(1, cfg.logEvery ?? 50);
+  let pending: Scalar[] = [];
+  let pendingFrom = 0;
+  const stateBuf = new Float64Array(cfg.batchSize * D);
+  const perAgent = agents.map(() => ({ goals: [] as number[] }));
+
+  const flush = async (uptoStep: number): Promise<void> => {
+    if (pending.length === 0) return;
+    const stacked = tf.stack(pending);
+    const vals = await stacked.data();
+    stacked.dispose();
+    pending.forEach((t) => t.dispose());
+    let sum = 0;
+    for (let i = 0; i < vals.length; i++) {
+      losses[pendingFrom + i] = vals[i];
+      sum += vals[i];
+    }
+    pending = [];
+    pendingFrom = uptoStep;
+    onProgress?.({ step: uptoStep, steps: cfg.steps, loss: sum / vals.length });
+  };
+
+  try {
+    for (let step = 0; step < cfg.steps; step++) {
+      for (const p of perAgent) p.goals.length = 0;
+      for (let i = 0; i < cfg.batchSize; i++) {
+        const pair = pairs[rng.int(pairs.length)];
+        perAgent[pair.agent].goals.push(pair.goal);
+      }
+      const lr = learningRate(cfg, step);
+      const bc1 = 1 - beta1 ** (step + 1);
+      const bc2 = 1 - beta2 ** (step + 1);
+      const lossValue = tf.tidy(() => {
+        const batches: AgentBatch[] = [];
+        perAgent.forEach((p, agent) => {
+          const k = p.goals.length;
+          if (k === 0) return;
+          sample(rng, k, stateBuf);
+          const actions = new Int32Array(k);
+          for (let i = 0; i < k; i++) actions[i] = rng.int(nA);
+          batches.push({
+            agent,
+            states: tf.tensor2d(Float32Array.from(stateBuf.subarray(0, k * D)), [k, D]),
+            actions: tf.tensor1d(actions, 'int32'),
+            goals: tf.tensor1d(Int32Array.from(p.goals), 'int32'),
+          });
+        });
+        const { value, grads } = tf.valueAndGrads((...ps: Tensor[]) => bellmanResidualLoss(tf, cfg, ps, agents, batches))(params);
+        for (let i = 0; i < params.length; i++) {
+          const g = grads[i];
+          m[i].assign(tf.add(tf.mul(m[i], beta1), tf.mul(g, 1 - beta1)));
+          v[i].assign(tf.add(tf.mul(v[i], beta2), tf.mul(tf.square(g), 1 - beta2)));
+          const update = tf.div(tf.div(m[i], bc1), tf.add(tf.sqrt(tf.div(v[i], bc2)), eps));
+          params[i].assign(tf.sub(params[i], tf.mul(update, lr)));
+        }
+        return value as Scalar;
+      });
+      pending.push(lossValue);
+      if (pending.length >= logEvery || step + 1 === cfg.steps) await flush(step + 1);
+    }
+    return { model: tensorsToWorldModel(spec, params), losses };
+  } finally {
+    pending.forEach((t) => t.dispose());
+    for (const t of [...params, ...m, ...v]) t.dispose();
+  }
+}
