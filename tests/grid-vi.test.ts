@@ -4,26 +4,11 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { GridSpec } from '../shared/continuous/grid.ts';
+import { cellCount, interpolate, interpolateMany, interpolateWithGradient, interpolationWeights, makeGrid, pointOf } from '../shared/continuous/grid.ts';
+import type { Dynamics, RewardDone } from '../shared/continuous/grid-vi.ts';
 import {
-  cellCount,
-  interpolate,
-  interpolateMany,
-  interpolateWithGradient,
-  interpolationWeights,
-  makeGrid,
-  pointOf,
-  type GridSpec,
-} from '../shared/continuous/grid.ts';
-import {
-  bytesPerPair,
-  greedyAction,
-  policyEvaluation,
-  precomputeTransitions,
-  qAt,
-  retarget,
-  valueIteration,
-  type Dynamics,
-  type RewardDone,
+  bytesPerPair, greedyAction, greedyActions, policyEvaluation, precomputeTransitions, qAt, retarget, valueIteration,
 } from '../shared/continuous/grid-vi.ts';
 import { Rng } from '../shared/util/rng.ts';
 
@@ -59,12 +44,8 @@ function sample(grid: GridSpec, f: (x: ArrayLike<number>) => number): Float64Arr
 const SIZES = [7, 4, 5, 3];
 
 function boxGrid(rng: Rng, dims: number, periodic?: boolean[]): GridSpec {
-  const low: number[] = [];
-  const high: number[] = [];
-  for (let d = 0; d < dims; d++) {
-    low.push(uniform(rng, -2, 0));
-    high.push(low[d] + uniform(rng, 0.5, 3));
-  }
+  const low = Array.from({ length: dims }, () => uniform(rng, -2, 0));
+  const high = low.map((l) => l + uniform(rng, 0.5, 3));
   return makeGrid(low, high, SIZES.slice(0, dims), periodic);
 }
 
@@ -87,12 +68,8 @@ describe('multilinear interpolation', () => {
         close(interpolate(grid, values, x), f(x), 1e-12, `f at point ${i}`);
         assert.equal(many[i], interpolate(grid, values, x));
         interpolationWeights(grid, x, idx, w);
-        let sum = 0;
-        for (let c = 0; c < k; c++) {
-          assert.ok(w[c] >= 0);
-          sum += w[c];
-        }
-        close(sum, 1, 1e-14, 'weights sum');
+        assert.ok(w.every((wc) => wc >= 0));
+        close(w.reduce((a, b) => a + b, 0), 1, 1e-14, 'weights sum');
       }
       // Grid points themselves, the box's corners included, come back as sampled.
       const p = new Float64Array(dims);
@@ -103,10 +80,8 @@ describe('multilinear interpolation', () => {
   test('pointOf spans low..high inclusive, last dim fastest', () => {
     const grid = makeGrid([-1, 0], [1, 10], [3, 11]);
     assert.equal(cellCount(grid), 33);
-    assert.deepEqual(Array.from(pointOf(grid, 0, new Float64Array(2))), [-1, 0]);
-    assert.deepEqual(Array.from(pointOf(grid, 1, new Float64Array(2))), [-1, 1]);
-    assert.deepEqual(Array.from(pointOf(grid, 11, new Float64Array(2))), [0, 0]);
-    assert.deepEqual(Array.from(pointOf(grid, 32, new Float64Array(2))), [1, 10]);
+    const expected: Array<[number, number[]]> = [[0, [-1, 0]], [1, [-1, 1]], [11, [0, 0]], [32, [1, 10]]];
+    for (const [c, x] of expected) assert.deepEqual(Array.from(pointOf(grid, c, new Float64Array(2))), x);
   });
 
   test('queries outside the box clamp to its edge on non-periodic dims', () => {
@@ -114,13 +89,9 @@ describe('multilinear interpolation', () => {
     const grid = boxGrid(rng, 3);
     const values = sample(grid, () => uniform(rng, -1, 1));
     for (let i = 0; i < 100; i++) {
-      const x = new Float64Array(3);
-      const clamped = new Float64Array(3);
-      for (let d = 0; d < 3; d++) {
-        const span = grid.high[d] - grid.low[d];
-        x[d] = uniform(rng, grid.low[d] - span, grid.high[d] + span);
-        clamped[d] = Math.min(grid.high[d], Math.max(grid.low[d], x[d]));
-      }
+      // Up to one box width beyond either side.
+      const x = Float64Array.from({ length: 3 }, (_, d) => uniform(rng, 2 * grid.low[d] - grid.high[d], 2 * grid.high[d] - grid.low[d]));
+      const clamped = x.map((v, d) => Math.min(grid.high[d], Math.max(grid.low[d], v)));
       close(interpolate(grid, values, x), interpolate(grid, values, clamped), 1e-12, 'clamped query');
     }
   });
@@ -162,10 +133,8 @@ describe('multilinear interpolation', () => {
         const v = interpolateWithGradient(grid, values, x, grad);
         close(v, interpolate(grid, values, x), 1e-14, 'value beside gradient');
         for (let d = 0; d < dims; d++) {
-          const xp = Float64Array.from(x);
-          const xm = Float64Array.from(x);
-          xp[d] += h;
-          xm[d] -= h;
+          const xp = Float64Array.from(x, (v, e) => (e === d ? v + h : v));
+          const xm = Float64Array.from(x, (v, e) => (e === d ? v - h : v));
           const fd = (interpolate(grid, values, xp) - interpolate(grid, values, xm)) / (2 * h);
           close(grad[d], fd, 1e-6, `∂/∂x${d} (${dims}-D, point ${i})`);
           if (d === 0 && x[0] > grid.high[0]) assert.equal(grad[0], 0);
@@ -184,12 +153,7 @@ const move: Dynamics = (s, a, next, n) => {
   for (let i = 0; i < n; i++) next[i] = s[i] + (a[i] === 1 ? 1 : -1);
 };
 const enterGoal: RewardDone = (ns, n, r, d) => {
-  for (let i = 0; i < n; i++) {
-    if (Math.abs(ns[i] - GOAL) < 0.5) {
-      r[i] = 1;
-      d[i] = 1;
-    }
-  }
+  for (let i = 0; i < n; i++) if (Math.abs(ns[i] - GOAL) < 0.5) r[i] = d[i] = 1;
 };
 
 describe('grid value iteration on a 1-D chain', () => {
@@ -211,6 +175,8 @@ describe('grid value iteration on a 1-D chain', () => {
     // Between grid points the greedy action still heads for the goal.
     assert.equal(greedyAction(chain, res.Q, 2, [2.4]), 1);
     assert.equal(greedyAction(chain, res.Q, 2, [8.7]), 0);
+    const batch = Float64Array.of(0, 2.4, 5.9, 6.2, 8.7, 12);
+    assert.deepEqual(Array.from(greedyActions(chain, res.Q, 2, batch, 6, new Int32Array(6))), [1, 1, 1, 0, 0, 0]);
     const q = qAt(chain, res.Q, 2, [2.25], new Float64Array(2));
     close(q[1], 0.75 * res.Q[2 * 2 + 1] + 0.25 * res.Q[3 * 2 + 1], 1e-15, 'qAt');
   });
@@ -245,10 +211,7 @@ describe('grid value iteration on a 1-D chain', () => {
 
   test('chunking and retargeting give the same transitions', () => {
     const chunked = precomputeTransitions(chain, 2, move, { rewardDone: enterGoal, chunkSize: 3 });
-    assert.deepEqual(chunked.base, trans.base);
-    assert.deepEqual(chunked.frac, trans.frac);
-    assert.deepEqual(chunked.r, trans.r);
-    assert.deepEqual(chunked.d, trans.d);
+    for (const key of ['base', 'frac', 'r', 'd'] as const) assert.deepEqual(chunked[key], trans[key]);
     const empty = precomputeTransitions(chain, 2, move, { rewardDone: () => {} });
     const moved = retarget(empty, enterGoal, { chunkSize: 4 });
     assert.deepEqual(moved.r, trans.r);
@@ -279,18 +242,12 @@ describe('grid value iteration in 2-D', () => {
       }
     };
     const rd: RewardDone = (ns, n, r, d) => {
-      for (let i = 0; i < n; i++) {
-        if (ns[2 * i] >= 2) {
-          r[i] = 1;
-          d[i] = 1;
-        }
-      }
+      for (let i = 0; i < n; i++) if (ns[2 * i] >= 2) r[i] = d[i] = 1;
     };
     const gamma = 0.9;
     const res = valueIteration(precomputeTransitions(grid, 2, dyn, { rewardDone: rd }), gamma, { tol: 1e-15 });
     // From (i, j) the successor (i + ½, j + ½) sits at the centre of a cell: weight ¼ on
     // each corner; on the top row y clamps to 2, leaving ½ on each of two corners.
-    const V = (i: number, j: number): number => res.V[i * 3 + j];
     const hand = new Float64Array(9);
     for (let j = 0; j < 3; j++) hand[2 * 3 + j] = 1;
     for (let i = 1; i >= 0; i--) {
@@ -303,7 +260,7 @@ describe('grid value iteration in 2-D', () => {
     }
     for (let i = 0; i < 3; i++) {
       for (let j = 0; j < 3; j++) {
-        close(V(i, j), hand[i * 3 + j], 1e-9, `V(${i}, ${j})`);
+        close(res.V[i * 3 + j], hand[i * 3 + j], 1e-9, `V(${i}, ${j})`);
         // Staying on x = 2 re-enters the paying edge.
         close(res.Q[(i * 3 + j) * 2 + 1], i === 2 ? 1 : gamma * hand[i * 3 + j], 1e-9, `Q(${i}, ${j}, stay)`);
       }
@@ -348,8 +305,7 @@ describe('grid value iteration against a direct implementation', () => {
         let V = new Float64Array(cells);
         const Q = new Float64Array(cells * nActions);
         const next = new Float64Array(dims);
-        const r = new Float64Array(1);
-        const d = new Uint8Array(1);
+        const [r, d] = [new Float64Array(1), new Uint8Array(1)];
         for (let it = 0; it <= sweeps; it++) {
           const Vn = new Float64Array(cells);
           for (let c = 0; c < cells; c++) {
@@ -357,8 +313,7 @@ describe('grid value iteration against a direct implementation', () => {
             let best = -Infinity;
             for (let a = 0; a < nActions; a++) {
               dyn(x, Int32Array.of(a), next, 1);
-              r[0] = 0;
-              d[0] = 0;
+              r[0] = d[0] = 0;
               rd(next, 1, r, d);
               // The library stores rewards as float32.
               const q = Math.fround(r[0]) + (d[0] ? 0 : gamma * interpolate(grid, V, next));

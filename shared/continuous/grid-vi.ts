@@ -9,22 +9,24 @@
 //   base  Int32    lower corner of the successor's grid cell
 //   frac  Float32  × dims, the successor's position inside that cell, unclamped
 //   r     Float32  reward of the successor,   d  Uint8  its termination flag
-// = 9 + 4·dims bytes (17 for MountainCar's 2-D grid, 25 for Reacher's 4-D one), instead
-// of 2^dims corner weights. Weights are rebuilt from frac in the sweep (2^dims multiplies),
-// which costs less than streaming them from memory. Keeping frac unclamped means the exact
+// = 9 + 4·dims bytes (17 for MountainCar's 2-D grid, 25 for Reacher's 4-D one: 1.4 GB at
+// 50⁴ × 9), where storing the 2^dims corner weights would take over 4 GB there; the sweep
+// rebuilds the weights from frac for a few multiplies. Keeping frac unclamped means the exact
 // successor can be rebuilt (retarget), so a new goal's rewards need no second pass
 // through the dynamics, which may be an expensive learned model.
 
 import type { GridSpec, GridValues } from './grid.ts';
 import {
-  argmaxChannels, cellCount, cellOf, checkGrid, cornerOffsets, interpolateCell2, interpolateCell4, interpolateCellN, interpolateChannels, pointOf,
+  argmaxChannels, cellCount, cellOf, checkGrid, cornerOffsets,
+  interpolateCell2, interpolateCell4, interpolateCellN, interpolateChannels, pointOf,
 } from './grid.ts';
 
 /** Batched dynamics, same shape as ContinuousEnv.step: the true env or a learned model. */
 export type Dynamics = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void;
 
 /**
- * Reward and termination of n successor states (rows of nextStates, grid coordinates).
+ * Reward and termination of n successor states: rows of nextStates in grid coordinates,
+ * as the dynamics returned them (periodic dims not wrapped, out-of-box ones not clamped).
  * r and d arrive zeroed, so a callback need only write the nonzero entries.
  */
 export type RewardDone = (nextStates: Float64Array, n: number, r: Float64Array, d: Uint8Array) => void;
@@ -63,6 +65,12 @@ export function estimateTransitionBytes(grid: GridSpec, nActions: number, chunkS
   return pairs * bytesPerPair(grid.dims) + chunk * (16 * grid.dims + 13);
 }
 
+function chunkFor(chunkSize: number | undefined, pairs: number): number {
+  const c = chunkSize ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(c) || c < 1) throw new RangeError(`chunkSize must be a positive integer, got ${c}`);
+  return Math.min(c, pairs);
+}
+
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 }
@@ -84,12 +92,11 @@ function score(
 export function precomputeTransitions(grid: GridSpec, nActions: number, dynamics: Dynamics, opts: PrecomputeOptions): Transitions {
   checkGrid(grid);
   if (!Number.isInteger(nActions) || nActions < 1) throw new RangeError(`nActions must be a positive integer, got ${nActions}`);
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
   const cells = cellCount(grid);
   // Check before touching memory: a 200⁴ grid must fail here, not inside an allocation.
-  const estimate = estimateTransitionBytes(grid, nActions, chunkSize);
+  const chunk = chunkFor(opts.chunkSize, cells * nActions);
+  const estimate = estimateTransitionBytes(grid, nActions, chunk);
   if (estimate > maxBytes) {
     throw new RangeError(
       `grid ${Array.from(grid.size).join('×')} (${cells.toExponential(2)} cells) × ${nActions} actions needs about ` +
@@ -105,7 +112,6 @@ export function precomputeTransitions(grid: GridSpec, nActions: number, dynamics
   const frac = new Float32Array(pairs * dims);
   const r = new Float32Array(pairs);
   const d = new Uint8Array(pairs);
-  const chunk = Math.min(chunkSize, pairs);
   const states = new Float64Array(chunk * dims);
   const next = new Float64Array(chunk * dims);
   const actions = new Int32Array(chunk);
@@ -133,7 +139,13 @@ export function precomputeTransitions(grid: GridSpec, nActions: number, dynamics
     for (let i = 0; i < m; i++) {
       const p = p0 + i;
       base[p] = cellOf(grid, next, i * dims, t);
-      for (let k = 0; k < dims; k++) frac[p * dims + k] = t[k];
+      for (let k = 0; k < dims; k++) {
+        // A NaN successor would surface as −∞ after the max; a learned model's blow-up should be loud.
+        if (!Number.isFinite(t[k])) {
+          throw new RangeError(`dynamics gave a non-finite successor for cell ${Math.floor(p / nActions)}, action ${p % nActions}`);
+        }
+        frac[p * dims + k] = t[k];
+      }
     }
   }
   return { grid, nActions, cells, base, frac, r, d, bytes: pairs * bytesPerPair(dims) };
@@ -149,7 +161,7 @@ export function retarget(trans: Transitions, rewardDone: RewardDone, opts: { chu
   const { grid, nActions, cells, base, frac } = trans;
   const { dims, low, high, size } = grid;
   const pairs = cells * nActions;
-  const chunk = Math.min(opts.chunkSize ?? DEFAULT_CHUNK, pairs);
+  const chunk = chunkFor(opts.chunkSize, pairs);
   const r = new Float32Array(pairs);
   const d = new Uint8Array(pairs);
   const next = new Float64Array(chunk * dims);
@@ -195,7 +207,7 @@ export interface ViResult {
  * One Jacobi sweep: Vn[c] = max over the cell's actions (or its policy action) of
  * r + γ(1 − d)·V(successor), returning max |Vn − V|; with Q given, every backup is stored
  * too. One flat loop over local arrays, the kernel picked by dims per pair (a branch the
- * CPU predicts): a method call per pair ran 1.5× slower. off and w: see interpolateCell.
+ * CPU predicts): a method call per pair ran 1.5× slower. off and w: see interpolateCellN.
  */
 function sweep(
   tr: Transitions, gamma: number, off: Int32Array, w: Float64Array,
