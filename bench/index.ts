@@ -2,9 +2,11 @@
 // --json prints one machine-readable object keyed by section.
 
 import { benchTabular, formatTabular } from './tabular.ts';
+import { benchContinuous, formatContinuous } from './continuous.ts';
 
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
   tabular: { run: benchTabular, format: formatTabular as (r: never) => string },
+  continuous: { run: benchContinuous, format: formatContinuous as (r: never) => string },
 };
 
 const args = process.argv.slice(2);

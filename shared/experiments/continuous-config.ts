@@ -41,7 +41,7 @@ export interface ContinuousInput {
  */
 const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 'agent' | 'goalFamily' | 'seeds' | 'seed' | 'backend'>> = {
   mountaincar: {
-    grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1500, fitBatch: 256, fitLr: 3e-3,
+    grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 3000, fitBatch: 256, fitLr: 3e-3,
     fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
   },
   reacher: {

@@ -1,0 +1,69 @@
+// Regenerates the continuous-world figures of the README:
+// `npm run tables:continuous [-- mountaincar|reacher] [--seeds N] [--grid N]`.
+// MountainCar runs both goal families and reports the agreement of their world models.
+
+import { createLocalPool } from '../worker/local-pool.ts';
+import { runContinuousLocal } from '../coordinator/continuous-run.ts';
+import type { ContinuousRunResult } from '../coordinator/continuous-run.ts';
+import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
+import { continuousEnv, evalStatesFor, modelPredict } from '../shared/experiments/continuous.ts';
+import { agreementNmse } from '../shared/continuous/wm-metrics.ts';
+import type { Stat } from '../shared/util/validate.ts';
+import { stat } from '../shared/util/validate.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const wanted = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+const seeds = opt('seeds') ?? '3';
+const pool = createLocalPool();
+const f = (x: number) => (Math.abs(x) < 1e-2 ? x.toExponential(2) : x.toFixed(3));
+const pm = (s: Stat) => `${f(s.mean)} ± ${f(s.se)}`;
+
+function rows(label: string, r: ContinuousRunResult): string[] {
+  const s = r.summary;
+  const out = [
+    `| ${label} | WM NMSE | ${pm(s.wmNmse)} (identity ${f(s.identityNmse.mean)}) |`,
+    `| ${label} | WM delta NMSE | ${pm(s.wmDeltaNmse)}${s.wmDeltaNmseInterior ? ` (interior ${pm(s.wmDeltaNmseInterior)}, boundary ${pm(s.wmDeltaNmseBoundary!)})` : ''} |`,
+  ];
+  const dims = new Map<string, number[]>();
+  for (const p of s.perActionDim) if (p.deltaNmse) dims.set(p.label, [...(dims.get(p.label) ?? []), p.deltaNmse.mean]);
+  for (const [dim, xs] of dims) out.push(`| ${label} | delta NMSE, ${dim} (mean over actions) | ${f(xs.reduce((a, b) => a + b, 0) / xs.length)} |`);
+  for (const u of s.unseen) out.push(`| ${label} | ${u.label}: R* / R^WM (ratio) | ${pm(u.rStar)} / ${pm(u.rWM)} (${f(u.ratio.mean)}) |`);
+  const fit = r.seeds.reduce((a, x) => a + x.fitMs, 0) / r.seeds.length / 1000;
+  out.push(`| ${label} | run time | ${(r.timing.wallMs / 1000).toFixed(0)} s wall, fit ${fit.toFixed(0)} s/seed, oracle VI ${(r.timing.oracleMs / 1000).toFixed(0)} s, ${r.backend.split(' ')[0]} |`);
+  return out;
+}
+
+async function mountaincar(): Promise<string> {
+  const lines = ['| run | figure | value |', '|---|---|---|'];
+  const cfgP = resolveContinuousConfig('mountaincar', { goalFamily: 'position', seeds, grid: opt('grid') });
+  const cfgV = resolveContinuousConfig('mountaincar', { goalFamily: 'velocity', seeds, grid: opt('grid') });
+  const pos = await runContinuousLocal(cfgP, pool);
+  lines.push(...rows('position goals', pos.result));
+  const vel = await runContinuousLocal(cfgV, pool);
+  lines.push(...rows('velocity goals', vel.result));
+  const env = continuousEnv('mountaincar');
+  const agree = pos.models.map((m, i) => {
+    const states = evalStatesFor(cfgP, i);
+    return agreementNmse(env, modelPredict(m), modelPredict(vel.models[i]), states, cfgP.evalStates);
+  });
+  lines.push(`| position vs velocity | agreement NMSE | ${pm(stat(agree))} (each vs truth: ${f(pos.result.summary.wmNmse.mean)}, ${f(vel.result.summary.wmNmse.mean)}) |`);
+  return lines.join('\n');
+}
+
+async function reacher(): Promise<string> {
+  const cfg = resolveContinuousConfig('reacher', { seeds, grid: opt('grid') });
+  const r = await runContinuousLocal(cfg, pool);
+  return ['| run | figure | value |', '|---|---|---|', ...rows(`reacher, grid ${cfg.grid}⁴`, r.result)].join('\n');
+}
+
+const TABLES: Record<string, () => Promise<string>> = { mountaincar, reacher };
+try {
+  for (const name of wanted.length > 0 ? wanted : Object.keys(TABLES)) {
+    const t0 = performance.now();
+    const table = await TABLES[name]();
+    process.stdout.write(`\n### ${name} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n\n${table}\n`);
+  }
+} finally {
+  await pool.close();
+}
