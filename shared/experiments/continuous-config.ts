@@ -45,7 +45,7 @@ const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 
     fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
   },
   reacher: {
-    grid: 15, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
+    grid: 31, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
     fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
   },
 };
