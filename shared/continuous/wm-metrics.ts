@@ -80,16 +80,20 @@ export function worldModelError(env: ContinuousEnv, predict: Predict, states: Fl
       }
       const mse = next.err / n;
       const vNext = variance(next);
-      const vDelta = variance(delta);
+      // The change is normalised by its mean square, not its variance about its mean: then the
+      // identity map (error = −change) scores exactly 1, and only a change that is always zero
+      // (Reacher's ω under zero torque) has no delta NMSE. A constant non-zero change (ω under
+      // torque) has zero variance but a perfectly good scale.
+      const msDelta = delta.sq / n;
       const scale = Math.max(1e-300, (env.uniformHigh[d] - env.uniformLow[d]) ** 2);
       const entry: ActionDimError = {
         action: a, dim: d, label: env.stateLabels[d], mse,
         nmse: mse / vNext,
         identityNmse: ident.err / n / vNext,
-        deltaNmse: vDelta > minVar * scale ? mse / vDelta : null,
+        deltaNmse: msDelta > minVar * scale ? mse / msDelta : null,
       };
       if (boundaryOf) {
-        const split = (m: Moments) => { const v = variance(m); return m.n > 1 && v > minVar * scale ? (m.err / m.n) / v : null; };
+        const split = (m: Moments) => { const ms = m.n > 0 ? m.sq / m.n : 0; return ms > minVar * scale ? (m.err / m.n) / ms : null; };
         entry.deltaNmseInterior = split(parts[0]);
         entry.deltaNmseBoundary = split(parts[1]);
       }
