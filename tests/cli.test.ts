@@ -4,31 +4,16 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { plearn } from './support/run-cli.ts';
+import type { Run } from './support/run-cli.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'plearn.js');
 /** Small budgets for every qlearning run, so the whole file stays well under a minute. */
 const QL_SMALL = ['--agent', 'qlearning', '--steps', '20000', '--fit-steps', '20000'];
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function plearn(args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Stat { mean: number; se: number; n: number }
 interface UnseenStat { label: string; rStar: Stat; rWM: Stat; ratio: Stat }

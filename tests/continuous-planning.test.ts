@@ -12,42 +12,15 @@ import { trainingGoals, unseenTasks } from '../shared/envs/continuous-tasks.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
 import { reacher } from '../shared/envs/reacher.ts';
 import { Rng } from '../shared/util/rng.ts';
+import { mcBatch, mcRef, reacherBatch } from './support/reference-dynamics.ts';
 
 const GAMMA = 0.99;
 const VI = { tol: 1e-8, maxIters: 10_000 };
 
 // ---- independent references -------------------------------------------------------
 
-/** MountainCar as SPEC §2 writes it. */
-function mcRef(x: number, v: number, a: number): [number, number] {
-  let vn = v + (a - 1) * 0.001 - Math.cos(3 * x) * 0.0025;
-  vn = Math.min(0.07, Math.max(-0.07, vn));
-  const xn = Math.min(0.6, Math.max(-1.2, x + vn));
-  if (xn === -1.2 && vn < 0) vn = 0;
-  return [xn, vn];
-}
-
-const mcDynamics: Dynamics = (s, acts, out, n) => {
-  for (let i = 0; i < n; i++) {
-    const [x, v] = mcRef(s[2 * i], s[2 * i + 1], acts[i]);
-    out[2 * i] = x;
-    out[2 * i + 1] = v;
-  }
-};
-
-const reacherDynamics: Dynamics = (s, acts, out, n) => {
-  for (let i = 0; i < n; i++) {
-    const o = 4 * i;
-    const t1 = [-1, 0, 1][Math.floor(acts[i] / 3)];
-    const t2 = [-1, 0, 1][acts[i] % 3];
-    const w1 = s[o + 2] + 0.05 * t1;
-    const w2 = s[o + 3] + 0.05 * t2;
-    out[o] = s[o] + 0.05 * w1;
-    out[o + 1] = s[o + 1] + 0.05 * w2;
-    out[o + 2] = w1;
-    out[o + 3] = w2;
-  }
-};
+const mcDynamics: Dynamics = mcBatch;
+const reacherDynamics: Dynamics = reacherBatch;
 
 interface McTaskRef {
   /** Goal centres on x or v (dim 0 or 1) and the radius. */

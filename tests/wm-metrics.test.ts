@@ -9,51 +9,13 @@ import type { ContinuousEnv } from '../shared/envs/continuous.ts';
 import { mountainCar, mountainCarBoundaryEvent } from '../shared/envs/mountaincar.ts';
 import { REACHER_ACTION_TABLE, reacher } from '../shared/envs/reacher.ts';
 import { Rng } from '../shared/util/rng.ts';
+import { mcBatch, mcBoundaryRef, mcRef, reacherBatch, torque } from './support/reference-dynamics.ts';
 
 const TWO_PI = 2 * Math.PI;
 
-// ---- independent references -------------------------------------------------------
-
-/** MountainCar as SPEC §2 writes it, on scalars. */
-function mcRef(x: number, v: number, a: number): [number, number] {
-  let vn = v + (a - 1) * 0.001 - Math.cos(3 * x) * 0.0025;
-  vn = Math.min(0.07, Math.max(-0.07, vn));
-  const xn = Math.min(0.6, Math.max(-1.2, x + vn));
-  if (xn === -1.2 && vn < 0) vn = 0;
-  return [xn, vn];
-}
-
-/** The boundary events of SPEC §4: the velocity clip bites, or the car hits the left wall moving left. */
-function mcBoundaryRef(x: number, v: number, a: number): boolean {
-  const raw = v + (a - 1) * 0.001 - Math.cos(3 * x) * 0.0025;
-  if (Math.abs(raw) > 0.07) return true;
-  return x + raw <= -1.2 && raw < 0;
-}
-
-/** Reacher torques of action a: joint 1 varies slowest over {−1, 0, 1}. */
-const torque = (a: number): [number, number] => [[-1, 0, 1][Math.floor(a / 3)], [-1, 0, 1][a % 3]];
-
-function reacherRef(s: ArrayLike<number>, o: number, a: number, out: Float64Array): void {
-  const [t1, t2] = torque(a);
-  const w1 = s[o + 2] + 0.05 * t1;
-  const w2 = s[o + 3] + 0.05 * t2;
-  out[o] = s[o] + 0.05 * w1;
-  out[o + 1] = s[o + 1] + 0.05 * w2;
-  out[o + 2] = w1;
-  out[o + 3] = w2;
-}
-
-const mcTruth: Predict = (s, acts, out, n) => {
-  for (let i = 0; i < n; i++) {
-    const [x, v] = mcRef(s[2 * i], s[2 * i + 1], acts[i]);
-    out[2 * i] = x;
-    out[2 * i + 1] = v;
-  }
-};
-
-const reacherTruth: Predict = (s, acts, out, n) => {
-  for (let i = 0; i < n; i++) reacherRef(s, 4 * i, acts[i], out);
-};
+// Independent references: tests/support/reference-dynamics.ts.
+const mcTruth: Predict = mcBatch;
+const reacherTruth: Predict = reacherBatch;
 
 const identity: Predict = (s, _a, out) => { out.set(s.subarray(0, out.length)); };
 
