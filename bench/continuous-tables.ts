@@ -3,6 +3,7 @@
 // MountainCar runs both goal families and reports the agreement of their world models.
 
 import { createLocalPool } from '../worker/local-pool.ts';
+import { printTables } from './tables-main.ts';
 import { runContinuousLocal } from '../coordinator/continuous-run.ts';
 import type { ContinuousRunResult } from '../coordinator/continuous-run.ts';
 import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
@@ -58,12 +59,4 @@ async function reacher(): Promise<string> {
 }
 
 const TABLES: Record<string, () => Promise<string>> = { mountaincar, reacher };
-try {
-  for (const name of wanted.length > 0 ? wanted : Object.keys(TABLES)) {
-    const t0 = performance.now();
-    const table = await TABLES[name]();
-    process.stdout.write(`\n### ${name} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n\n${table}\n`);
-  }
-} finally {
-  await pool.close();
-}
+await printTables(TABLES, wanted, pool);

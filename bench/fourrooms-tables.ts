@@ -2,6 +2,7 @@
 // Every cell is one `plearn run fourrooms` job through the same local pool the CLI uses.
 
 import { createLocalPool } from '../worker/local-pool.ts';
+import { printTables } from './tables-main.ts';
 import { runFourRoomsLocal } from '../coordinator/local-run.ts';
 import type { FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
 import type { Stat } from '../shared/util/validate.ts';
@@ -75,12 +76,4 @@ async function qlearningTable(): Promise<string> {
 
 const TABLES: Record<string, () => Promise<string>> = { closed: closedTable, iterative: iterativeTable, qlearning: qlearningTable };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-try {
-  for (const name of wanted.length > 0 ? wanted : Object.keys(TABLES)) {
-    const t0 = performance.now();
-    const table = await TABLES[name]();
-    process.stdout.write(`\n### ${name} (${((performance.now() - t0) / 1000).toFixed(0)} s)\n\n${table}\n`);
-  }
-} finally {
-  await pool.close();
-}
+await printTables(TABLES, wanted, pool);

@@ -78,11 +78,15 @@ function supportOf(cfg: FourRoomsConfig, world: FourRoomsWorld): Support {
   return cfg.support === 'local' ? { kind: 'local', start: world.localStart, state: world.localState } : { kind: 'full' };
 }
 
+/** An artifact as P-learning input; a checkpoint's Q needs its own greedy policy, the final Q has one. */
 function asInput(a: TabularAgentArtifact, gamma: number, Q: Float64Array = a.Q): PLearningInput {
-  const pi = new Float64Array(Q.length);
-  const block = a.nStates * a.nActions;
-  for (let l = 0; l < a.nGoals; l++) pi.set(greedyPolicy(Q, a.nStates, a.nActions, undefined, l * block), l * block);
-  return { nStates: a.nStates, nActions: a.nActions, nGoals: a.nGoals, Q, pi: Q === a.Q ? a.pi : pi, r: a.r, d: a.d, gamma };
+  let pi = a.pi;
+  if (Q !== a.Q) {
+    pi = new Float64Array(Q.length);
+    const block = a.nStates * a.nActions;
+    for (let l = 0; l < a.nGoals; l++) greedyPolicy(Q, a.nStates, a.nActions, pi.subarray(l * block, (l + 1) * block), l * block);
+  }
+  return { nStates: a.nStates, nActions: a.nActions, nGoals: a.nGoals, Q, pi, r: a.r, d: a.d, gamma };
 }
 
 export function fitModel(cfg: FourRoomsConfig, world: FourRoomsWorld, input: PLearningInput, seedIndex: number,

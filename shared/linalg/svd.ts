@@ -111,20 +111,8 @@ function svdTall(A: Float64Array, m: number, n: number): Svd {
         const t = az > 1e150 ? 0.5 / zeta : (zeta >= 0 ? 1 : -1) / (az + Math.sqrt(1 + zeta * zeta));
         const c = 1 / Math.sqrt(1 + t * t);
         const s = c * t;
-        for (let i = 0; i < m; i++) {
-          const wp = W[op + i];
-          const wq = W[oq + i];
-          W[op + i] = c * wp - s * wq;
-          W[oq + i] = s * wp + c * wq;
-        }
-        const vp = p * n;
-        const vq = q * n;
-        for (let i = 0; i < n; i++) {
-          const xp = Vc[vp + i];
-          const xq = Vc[vq + i];
-          Vc[vp + i] = c * xp - s * xq;
-          Vc[vq + i] = s * xp + c * xq;
-        }
+        rotate(W, op, oq, m, c, s);
+        rotate(Vc, p * n, q * n, n, c, s);
       }
     }
     if (rotated === 0) break;
@@ -227,4 +215,14 @@ export function matRank(A: Float64Array, m: number, n: number, rcond: number = N
   let rank = 0;
   while (rank < k && S[rank] > tol) rank++;
   return rank;
+}
+
+/** Apply the plane rotation (c, s) to the length-`len` rows starting at `op` and `oq`. */
+function rotate(X: Float64Array, op: number, oq: number, len: number, c: number, s: number): void {
+  for (let i = 0; i < len; i++) {
+    const xp = X[op + i];
+    const xq = X[oq + i];
+    X[op + i] = c * xp - s * xq;
+    X[oq + i] = s * xp + c * xq;
+  }
 }

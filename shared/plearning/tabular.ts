@@ -3,6 +3,7 @@
 // satisfies M · P(·|s,a) = Q(s,a,·), one linear system per pair sharing one matrix.
 
 import { pinv } from '../linalg/svd.ts';
+import type { Pinv } from '../linalg/svd.ts';
 import { projectSimplexInPlace } from '../linalg/simplex.ts';
 import { Rng } from '../util/rng.ts';
 
@@ -101,18 +102,24 @@ function supportKey(C: Int32Array): string {
   return C.join(',');
 }
 
-export function identifiability(inp: PLearningInput, support: Support, M = buildM(inp)): Identifiability {
+/** Pseudo-inverses by candidate set, so the fit and its diagnostics decompose each M_C once. */
+type PinvCache = Map<string, Pinv>;
+
+function pinvOf(cache: PinvCache, M: Float64Array, G: number, nS: number, C: Int32Array): Pinv {
+  const key = supportKey(C);
+  let p = cache.get(key);
+  if (!p) { p = pinv(subMatrix(M, G, nS, C), G, C.length); cache.set(key, p); }
+  return p;
+}
+
+export function identifiability(inp: PLearningInput, support: Support, M = buildM(inp), cache: PinvCache = new Map()): Identifiability {
   const { nStates: nS, nActions: nA, nGoals: G } = inp;
-  const full = pinv(M, G, nS);
+  const full = pinvOf(cache, M, G, nS, candidates({ kind: 'full' }, nS, nA, 0, 0));
   let deficient = 0;
   if (support.kind === 'local') {
-    const seen = new Map<string, number>();
     for (let i = 0; i < nS * nA; i++) {
       const C = candidates(support, nS, nA, Math.floor(i / nA), i % nA);
-      const key = supportKey(C);
-      let rank = seen.get(key);
-      if (rank === undefined) { rank = pinv(subMatrix(M, G, nS, C), G, C.length).rank; seen.set(key, rank); }
-      if (rank < C.length) deficient++;
+      if (pinvOf(cache, M, G, nS, C).rank < C.length) deficient++;
     }
   } else if (full.rank < nS) deficient = nS * nA;
   return {
@@ -130,6 +137,7 @@ export function fitClosedForm(inp: PLearningInput, support: Support): FitResult 
   const { nStates: nS, nActions: nA, nGoals: G, Q } = inp;
   const M = buildM(inp);
   const P = new Float64Array(nS * nA * nS);
+  const pinvs: PinvCache = new Map();
   const cache = new Map<string, { Mp: Float64Array; base: Float64Array }>();
   const q = new Float64Array(G);
   for (let s = 0; s < nS; s++) {
@@ -139,7 +147,7 @@ export function fitClosedForm(inp: PLearningInput, support: Support): FitResult 
       let entry = cache.get(key);
       if (!entry) {
         const Mc = subMatrix(M, G, nS, C);
-        const Mp = pinv(Mc, G, C.length).pinv; // |C| × G
+        const Mp = pinvOf(pinvs, M, G, nS, C).pinv; // |C| × G
         // base = (I − M⁺M) P₀ with P₀ uniform on C; computed as P₀ − M⁺(M P₀).
         const n = C.length;
         const mp0 = new Float64Array(G);
@@ -158,7 +166,7 @@ export function fitClosedForm(inp: PLearningInput, support: Support): FitResult 
       }
     }
   }
-  return { P, identifiability: identifiability(inp, support, M) };
+  return { P, identifiability: identifiability(inp, support, M, pinvs) };
 }
 
 export interface IterativeOptions {

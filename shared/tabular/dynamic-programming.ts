@@ -81,7 +81,7 @@ export function policyEvaluation(mdp: Mdp, r: Float64Array, d: Uint8Array, pi: F
 
 /** Greedy one-hot policy of Q (lowest action index among exact ties). */
 export function greedyPolicy(Q: Float64Array, nStates: number, nActions: number,
-  out = new Float64Array(nStates * nActions), qOff = 0): Float64Array {
+  out: Float64Array = new Float64Array(nStates * nActions), qOff = 0): Float64Array {
   for (let s = 0; s < nStates; s++) {
     let best = 0;
     for (let a = 1; a < nActions; a++) if (Q[qOff + s * nActions + a] > Q[qOff + s * nActions + best]) best = a;

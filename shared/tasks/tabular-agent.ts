@@ -73,7 +73,7 @@ export function runTabularAgentTask(task: TabularAgentTask,
     envSteps = res.envSteps;
   }
   const pi = new Float64Array(G * nS * nA);
-  for (let l = 0; l < G; l++) pi.set(greedyPolicy(Q, nS, nA, undefined, l * nS * nA), l * nS * nA);
+  for (let l = 0; l < G; l++) greedyPolicy(Q, nS, nA, pi.subarray(l * nS * nA, (l + 1) * nS * nA), l * nS * nA);
   return {
     kind: 'tabular-agent', shardIndex: task.shardIndex, seedIndex: task.seedIndex, seed: task.seed,
     agent: task.agent, nStates: nS, nActions: nA, nGoals: G, goals: task.goals,
