@@ -4,8 +4,9 @@
 
 import { createLocalPool } from '../worker/local-pool.ts';
 import { printTables } from './tables-main.ts';
-import { runContinuousLocal } from '../coordinator/continuous-run.ts';
-import type { ContinuousRunResult } from '../coordinator/continuous-run.ts';
+import { runJobLocal } from '../coordinator/local-run.ts';
+import type { ContinuousResult } from '../shared/experiments/jobs.ts';
+import type { ContinuousFitOutput } from '../shared/tasks/task.ts';
 import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
 import { continuousEnv, evalStatesFor, modelPredict } from '../shared/experiments/continuous.ts';
 import { agreementNmse } from '../shared/continuous/wm-metrics.ts';
@@ -20,7 +21,7 @@ const pool = createLocalPool();
 const f = (x: number) => (Math.abs(x) < 1e-2 ? x.toExponential(2) : x.toFixed(3));
 const pm = (s: Stat) => `${f(s.mean)} ± ${f(s.se)}`;
 
-function rows(label: string, r: ContinuousRunResult): string[] {
+function rows(label: string, r: ContinuousResult): string[] {
   const s = r.summary;
   const out = [
     `| ${label} | WM NMSE | ${pm(s.wmNmse)} (identity ${f(s.identityNmse.mean)}) |`,
@@ -35,13 +36,18 @@ function rows(label: string, r: ContinuousRunResult): string[] {
   return out;
 }
 
+async function runContinuous(options: Record<string, string | undefined>, experiment: 'mountaincar' | 'reacher' = 'mountaincar') {
+  const clean = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const out = await runJobLocal({ experiment, options: clean }, { pool });
+  return { result: out.result as ContinuousResult, models: (out.fits as ContinuousFitOutput[]).map((f) => f.weights) };
+}
+
 async function mountaincar(): Promise<string> {
   const lines = ['| run | figure | value |', '|---|---|---|'];
   const cfgP = resolveContinuousConfig('mountaincar', { goalFamily: 'position', seeds, grid: opt('grid') });
-  const cfgV = resolveContinuousConfig('mountaincar', { goalFamily: 'velocity', seeds, grid: opt('grid') });
-  const pos = await runContinuousLocal(cfgP, pool);
+  const pos = await runContinuous({ goalFamily: 'position', seeds, grid: opt('grid') });
   lines.push(...rows('position goals', pos.result));
-  const vel = await runContinuousLocal(cfgV, pool);
+  const vel = await runContinuous({ goalFamily: 'velocity', seeds, grid: opt('grid') });
   lines.push(...rows('velocity goals', vel.result));
   const env = continuousEnv('mountaincar');
   const agree = pos.models.map((m, i) => {
@@ -54,7 +60,7 @@ async function mountaincar(): Promise<string> {
 
 async function reacher(): Promise<string> {
   const cfg = resolveContinuousConfig('reacher', { seeds, grid: opt('grid') });
-  const r = await runContinuousLocal(cfg, pool);
+  const r = await runContinuous({ seeds, grid: opt('grid') }, 'reacher');
   return ['| run | figure | value |', '|---|---|---|', ...rows(`reacher, grid ${cfg.grid}⁴`, r.result)].join('\n');
 }
 

@@ -3,7 +3,8 @@
 
 import { createLocalPool } from '../worker/local-pool.ts';
 import { printTables } from './tables-main.ts';
-import { runFourRoomsLocal } from '../coordinator/local-run.ts';
+import { runJobLocal } from '../coordinator/local-run.ts';
+import type { FourRoomsResult } from '../shared/experiments/jobs.ts';
 import type { FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
 import type { Stat } from '../shared/util/validate.ts';
 
@@ -13,8 +14,9 @@ const e = (x: number) => (x === 0 ? '0' : x.toExponential(1));
 const pm = (s: Stat, f: (x: number) => string) => (s.n > 1 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean));
 const pct = (x: number) => x.toFixed(3);
 
-async function run(input: FourRoomsInput) {
-  return runFourRoomsLocal(input, pool);
+async function run(input: FourRoomsInput): Promise<FourRoomsResult> {
+  const { result } = await runJobLocal({ experiment: 'fourrooms', options: { ...input } }, { pool });
+  return result as FourRoomsResult;
 }
 
 async function closedTable(): Promise<string> {

@@ -1,61 +1,80 @@
-// The embedded default: the whole FourRooms pipeline on this machine through a local
-// piscina pool. Agent tasks run in parallel; each seed's fit starts as soon as that
-// seed's agents are done.
+// The embedded default (`plearn run`): the coordinator and a worker in this
+// process over the in-process transport, sharing one local piscina pool. The
+// same Coordinator and Worker classes run on a cluster over NATS.
 
-import { planFourRoomsTasks, summarizeFourRooms } from '../shared/experiments/fourrooms.ts';
-import type { FourRoomsSummary, SeedResult } from '../shared/experiments/fourrooms.ts';
-import { resolveFourRoomsConfig } from '../shared/experiments/fourrooms-config.ts';
-import type { FourRoomsConfig, FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
-import type { TabularAgentArtifact } from '../shared/tasks/tabular-agent.ts';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import type { JobResult, JobSpec } from '../shared/experiments/jobs.ts';
+import { decodeJson, unpackBulk } from '../shared/protocol/codec.ts';
+import type { JobEvent } from '../shared/protocol/records.ts';
+import { ALL_EVENTS } from '../shared/protocol/subjects.ts';
+import type { FitOutput } from '../shared/tasks/task.ts';
+import { createInProcessTransport } from '../shared/transport/in-process.ts';
+import type { Transport } from '../shared/transport/transport.ts';
+import { createLocalPool } from '../worker/local-pool.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
+import { Worker } from '../worker/service.ts';
+import { Coordinator } from './engine.ts';
 
 export interface RunHooks {
-  /** Called once the number of work units is known. */
+  /** Called once the number of work units (agent tasks + fits) is known. */
   planned?(units: number): void;
   progress?(unit: string, done: number, total: number): void;
-  agentDone?(artifact: TabularAgentArtifact): void;
 }
 
-export interface FourRoomsRunResult {
-  experiment: 'fourrooms';
-  config: Omit<FourRoomsConfig, 'layoutText'> & { layoutText: string };
-  summary: FourRoomsSummary;
-  seeds: SeedResult[];
-  timing: { wallMs: number; agentMs: number; threads: number };
+export interface JobOutcome {
+  result: JobResult;
+  /** Fit outputs in fit order: each seed's fitted model with its metrics. */
+  fits: FitOutput[];
 }
 
-export async function runFourRoomsLocal(input: FourRoomsInput, pool: TaskPool, hooks: RunHooks = {}): Promise<FourRoomsRunResult> {
-  const t0 = performance.now();
-  const { config, layout } = resolveFourRoomsConfig(input);
-  const tasks = planFourRoomsTasks(config, layout);
-  hooks.planned?.(tasks.length + config.seeds);
-  const bySeed = new Map<number, TabularAgentArtifact[]>();
-  const expected = new Map<number, number>();
-  for (const t of tasks) expected.set(t.seedIndex, (expected.get(t.seedIndex) ?? 0) + 1);
-  let agentMs = 0;
+/** Follow a job's events as progress units: one per agent task, one per fit. */
+export function progressFromEvents(transport: Transport, hooks: RunHooks, jobId: () => string | undefined): () => void {
+  return transport.events.subscribe(ALL_EVENTS, (_s, data) => {
+    const ev = decodeJson(data) as JobEvent;
+    if (ev.jobId !== jobId()) return;
+    if (ev.type === 'task-progress') hooks.progress?.(ev.taskId, ev.done, ev.total);
+    else if (ev.type === 'task-done') hooks.progress?.(ev.taskId, 1, 1);
+    else if (ev.type === 'fit-progress') hooks.progress?.(ev.fitId, ev.done, ev.total);
+    else if (ev.type === 'fit-done') hooks.progress?.(ev.fitId, 1, 1);
+  });
+}
 
-  const fits: Promise<SeedResult>[] = [];
-  await Promise.all(tasks.map(async (task) => {
-    const unit = `agent ${task.seedIndex}/${task.shardIndex}`;
-    const art = await pool.run(task, (d, n) => hooks.progress?.(unit, d, n));
-    hooks.progress?.(unit, 1, 1);
-    hooks.agentDone?.(art);
-    agentMs += art.wallMs;
-    const list = bySeed.get(task.seedIndex) ?? [];
-    list.push(art);
-    bySeed.set(task.seedIndex, list);
-    if (list.length === expected.get(task.seedIndex)) {
-      const fitUnit = `fit ${task.seedIndex}`;
-      fits.push(pool.run({ kind: 'fourrooms-fit', input, artifacts: list }, (d, n) => hooks.progress?.(fitUnit, d, n))
-        .then((res) => { hooks.progress?.(fitUnit, 1, 1); return res; }));
-    }
-  }));
-  const seeds = (await Promise.all(fits)).sort((a, b) => a.seedIndex - b.seedIndex);
-  return {
-    experiment: 'fourrooms',
-    config,
-    summary: summarizeFourRooms(seeds),
-    seeds,
-    timing: { wallMs: performance.now() - t0, agentMs, threads: pool.threads },
-  };
+/** Read a completed job's result and fit outputs back from the blob store. */
+export async function readOutcome(transport: Transport, info: { blob: string; fitBlobs: string[] }): Promise<JobOutcome> {
+  const r = await transport.blobs.get(info.blob);
+  if (!r) throw new Error(`result ${info.blob} is missing from the store`);
+  const fits: FitOutput[] = [];
+  for (const name of info.fitBlobs) {
+    const b = await transport.blobs.get(name);
+    if (!b) throw new Error(`fit output ${name} is missing from the store`);
+    fits.push(unpackBulk(b) as FitOutput);
+  }
+  return { result: decodeJson(r) as JobResult, fits };
+}
+
+export async function runJobLocal(spec: JobSpec, opts: { threads?: number; pool?: TaskPool; log?: Logger; hooks?: RunHooks } = {}): Promise<JobOutcome> {
+  const log = opts.log ?? pino({ level: 'silent' });
+  const transport = createInProcessTransport();
+  const pool = opts.pool ?? createLocalPool(opts.threads);
+  const coordinator = new Coordinator({ transport, pool, log });
+  const worker = new Worker({ transport, pool, id: 'local', slots: pool.threads, log, pollMs: 200 });
+  let jobId: string | undefined;
+  const unsub = progressFromEvents(transport, opts.hooks ?? {}, () => jobId);
+  try {
+    await coordinator.start();
+    worker.start();
+    const sub = await coordinator.submit(spec);
+    jobId = sub.id;
+    opts.hooks?.planned?.(sub.tasks + sub.fits);
+    const record = await coordinator.waitFor(sub.id);
+    if (record.status !== 'completed') throw new Error(record.error ?? `job ${record.status}`);
+    return await readOutcome(transport, await coordinator.resultInfo(sub.id));
+  } finally {
+    unsub();
+    await worker.drain();
+    await coordinator.stop();
+    await transport.close();
+    if (!opts.pool) await pool.close();
+  }
 }

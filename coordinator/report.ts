@@ -1,15 +1,15 @@
 // Human-readable rendering of a run's result for stdout (the JSON document is the
 // machine contract; this is for people at a terminal).
 
+import type { ContinuousResult, FourRoomsResult, JobResult } from '../shared/experiments/jobs.ts';
 import type { Stat } from '../shared/util/validate.ts';
-import type { FourRoomsRunResult } from './local-run.ts';
 
 function fmt(s: Stat, digits = 3): string {
   const f = (x: number) => (x === 0 ? '0' : Math.abs(x) !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4) ? x.toExponential(2) : x.toFixed(digits));
   return s.n > 1 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean);
 }
 
-export function renderFourRooms(res: FourRoomsRunResult): string {
+export function renderFourRooms(res: FourRoomsResult): string {
   const c = res.config;
   const s = res.summary;
   const goals = 'count' in c.goals ? `${c.goals.count} ${c.reward}` : `${c.goals.cells.length} given cells`;
@@ -43,4 +43,34 @@ export function renderFourRooms(res: FourRoomsRunResult): string {
   }
   lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s on ${res.timing.threads} thread(s)`);
   return lines.join('\n');
+}
+
+const f = (x: number) => (x === 0 ? '0' : Math.abs(x) < 1e-3 || Math.abs(x) >= 1e4 ? x.toExponential(2) : x.toFixed(3));
+const pm = (s: Stat) => (s.n > 1 && s.se > 0 ? `${f(s.mean)} ± ${f(s.se)}` : f(s.mean));
+
+export function renderContinuous(res: ContinuousResult): string {
+  const c = res.config;
+  const s = res.summary;
+  const lines = [
+    `${c.experiment} · agent ${c.agent}${c.experiment === 'mountaincar' ? ` · ${c.goalFamily} goals` : ''} · VI grid ${c.grid}/dim`
+      + ` · fit ${c.fitSteps} steps × ${c.fitBatch} (lr ${c.fitLr}) · ${c.seeds} seed(s) from ${c.seed}`,
+    `backend ${res.backend}`,
+    '',
+    `WM NMSE           ${pm(s.wmNmse)}   (identity map ${pm(s.identityNmse)})`,
+    `WM delta NMSE     ${pm(s.wmDeltaNmse)}   (identity map 1)`,
+  ];
+  if (s.wmDeltaNmseInterior) lines.push(`  interior states ${pm(s.wmDeltaNmseInterior)} · boundary events ${pm(s.wmDeltaNmseBoundary!)}`);
+  lines.push('', 'action/dim         MSE          NMSE         identity     delta NMSE');
+  for (const p of s.perActionDim) {
+    lines.push(`${`${p.action}/${p.label}`.padEnd(18)} ${f(p.mse.mean).padEnd(12)} ${f(p.nmse.mean).padEnd(12)} ${f(p.identityNmse.mean).padEnd(12)} ${p.deltaNmse ? f(p.deltaNmse.mean) : 'n/a (no change)'}`);
+  }
+  lines.push('', 'unseen goal        R*                 R^WM               R^WM/R*');
+  for (const u of s.unseen) lines.push(`${u.label.padEnd(18)} ${pm(u.rStar).padEnd(18)} ${pm(u.rWM).padEnd(18)} ${pm(u.ratio)}`);
+  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (oracle VI ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
+    + `fit ${(res.seeds.reduce((a, x) => a + x.fitMs, 0) / 1000).toFixed(1)} s, eval ${(res.seeds.reduce((a, x) => a + x.evalMs, 0) / 1000).toFixed(1)} s) on ${res.timing.threads} thread(s)`);
+  return lines.join('\n');
+}
+
+export function renderResult(res: JobResult): string {
+  return res.experiment === 'fourrooms' ? renderFourRooms(res) : renderContinuous(res);
 }

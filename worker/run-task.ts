@@ -1,43 +1,16 @@
+export type { Progress, Task, TaskOutput } from '../shared/tasks/task.ts';
+
 // The one dispatch point from a serializable task to the pure function in shared/
 // that runs it. The local pool and (later) cluster workers both call this.
 
-import type { TabularAgentArtifact, TabularAgentTask } from '../shared/tasks/tabular-agent.ts';
 import { runTabularAgentTask } from '../shared/tasks/tabular-agent.ts';
 import { resolveFourRoomsConfig } from '../shared/experiments/fourrooms-config.ts';
-import type { FourRoomsInput } from '../shared/experiments/fourrooms-config.ts';
 import { fitAndEvaluateSeed } from '../shared/experiments/fourrooms.ts';
-import type { SeedResult } from '../shared/experiments/fourrooms.ts';
 import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
-import type { ContinuousOracleArtifact, ContinuousOracleTask, ContinuousSeedResult } from '../shared/experiments/continuous.ts';
 import { fitAndEvaluateContinuous, runContinuousOracleTask } from '../shared/experiments/continuous.ts';
-import type { WorldModelWeights } from '../shared/plearning/neural-model.ts';
+import type { Progress, Task, TaskOutput } from '../shared/tasks/task.ts';
 import type { BackendHandle } from '../shared/tensor/backend.ts';
 import { initBackend } from '../shared/tensor/backend.ts';
-
-/** Fit and evaluate one seed's world model from its agents' artifacts. */
-export interface FourRoomsFitTask {
-  readonly kind: 'fourrooms-fit';
-  readonly input: FourRoomsInput;
-  readonly artifacts: readonly TabularAgentArtifact[];
-}
-
-export interface ContinuousFitTask {
-  readonly kind: 'continuous-fit';
-  readonly config: ContinuousConfig;
-  readonly seedIndex: number;
-  readonly agents: readonly ContinuousOracleArtifact[];
-}
-
-export interface ContinuousFitOutput { result: ContinuousSeedResult; weights: WorldModelWeights }
-
-export type Task = TabularAgentTask | FourRoomsFitTask | ContinuousOracleTask | ContinuousFitTask;
-export type TaskOutput<T extends Task> =
-  T extends TabularAgentTask ? TabularAgentArtifact
-    : T extends FourRoomsFitTask ? SeedResult
-      : T extends ContinuousOracleTask ? ContinuousOracleArtifact
-        : ContinuousFitOutput;
-
-export type Progress = (done: number, total: number) => void;
 
 // One TF backend per thread, loaded on first use (tabular tasks never pay for it).
 let backend: Promise<BackendHandle> | undefined;

@@ -10,6 +10,8 @@ export interface ContinuousConfig {
   readonly experiment: ContinuousEnvName;
   readonly agent: 'oracle';
   readonly goalFamily: MountainCarGoalFamily;
+  /** Training goals per oracle agent (shard size); null: one agent for all goals. */
+  readonly goalsPerAgent: number | null;
   /** VI grid points per state dim (oracle Q*, unseen-goal planning). */
   readonly grid: number;
   readonly viTol: number;
@@ -30,7 +32,7 @@ export interface ContinuousConfig {
 }
 
 export interface ContinuousInput {
-  agent?: unknown; goalFamily?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
+  agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
   backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; viTol?: unknown; viMaxIters?: unknown;
   evalStates?: unknown; rollouts?: unknown;
 }
@@ -39,7 +41,7 @@ export interface ContinuousInput {
  * CPU-sized defaults. SPEC §3's paper settings (MountainCar: batch 4096 × 20 000 steps, lr 1e-4;
  * Reacher: 1024 × 1 000) need a GPU; these keep a run to minutes on 2 cores, with a larger step size.
  */
-const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 'agent' | 'goalFamily' | 'seeds' | 'seed' | 'backend'>> = {
+const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 'agent' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>> = {
   mountaincar: {
     grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 3000, fitBatch: 256, fitLr: 3e-3,
     fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
@@ -50,6 +52,9 @@ const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 
   },
 };
 
+/** Every continuous experiment trains on four goals (SPEC §3). */
+export const TRAINING_GOALS = 4;
+
 export function resolveContinuousConfig(experiment: ContinuousEnvName, input: ContinuousInput): ContinuousConfig {
   const d = DEFAULTS[experiment];
   const maxGrid = experiment === 'mountaincar' ? 2000 : 60;
@@ -59,6 +64,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     goalFamily: experiment === 'mountaincar'
       ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
       : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']),
+    goalsPerAgent: input.goalsPerAgent === undefined ? null : intIn('goals-per-agent', input.goalsPerAgent, 1, TRAINING_GOALS),
     grid: intIn('grid', input.grid ?? d.grid, 3, maxGrid),
     viTol: numberIn('vi-tol', input.viTol ?? d.viTol, 1e-14, 1),
     viMaxIters: intIn('vi-max-iters', input.viMaxIters ?? d.viMaxIters, 1, 1_000_000),

@@ -38,11 +38,14 @@ export interface ContinuousOracleTask {
   readonly kind: 'continuous-oracle';
   readonly config: ContinuousConfig;
   readonly shardIndex: number;
+  /** Which of the experiment's training goals this agent learns (all when absent). */
+  readonly goalIndices?: readonly number[];
 }
 
 export interface ContinuousOracleArtifact {
   readonly kind: 'continuous-oracle';
   readonly shardIndex: number;
+  readonly goalIndices: readonly number[];
   readonly tables: Float32Array[];
   readonly viIters: number[];
   readonly wallMs: number;
@@ -53,9 +56,10 @@ export function runContinuousOracleTask(task: ContinuousOracleTask, onProgress?:
   const cfg = task.config;
   const env = continuousEnv(cfg.experiment);
   const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
-  const { tables, iters } = oracleQTables(env, envGrid(env, cfg.grid), goals, reward, cfg.gamma,
+  const goalIndices = task.goalIndices ?? goals.map((_, i) => i);
+  const { tables, iters } = oracleQTables(env, envGrid(env, cfg.grid), goalIndices.map((i) => goals[i]), reward, cfg.gamma,
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, onProgress);
-  return { kind: 'continuous-oracle', shardIndex: task.shardIndex, tables, viIters: iters, wallMs: performance.now() - t0 };
+  return { kind: 'continuous-oracle', shardIndex: task.shardIndex, goalIndices, tables, viIters: iters, wallMs: performance.now() - t0 };
 }
 
 /** Fit-distribution states: uniform over the env's box, or its reset distribution. */
@@ -101,7 +105,11 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   const grid = envGrid(env, cfg.grid);
   const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
   const t0 = performance.now();
-  const fitAgents = agents.map((a) => ({ q: oracleQFunction(tf, grid, a.tables), backup: goalBackupTf(cfg.experiment, goals, reward) }));
+  const sorted = [...agents].sort((x, y) => x.shardIndex - y.shardIndex);
+  const fitAgents = sorted.map((a) => ({
+    q: oracleQFunction(tf, grid, a.tables),
+    backup: goalBackupTf(cfg.experiment, a.goalIndices.map((i) => goals[i]), reward),
+  }));
   const fitRng = new Rng(deriveSeed(cfg.seed, FIT_STREAM + seedIndex));
   const spec = { ...DEFAULT_MODEL, stateDim: env.stateDim, nActions: env.nActions, angleDims: [...env.angleDims] };
   let fit;

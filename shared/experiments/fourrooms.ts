@@ -108,7 +108,7 @@ export function unseenTasks(layout: Layout, world: FourRoomsWorld): UnsafeTaskSp
 
 /** Fit one seed's world model from all its agents (in shard order) and evaluate it. */
 export function fitAndEvaluateSeed(cfg: FourRoomsConfig, layout: Layout, artifacts: readonly TabularAgentArtifact[],
-  onProgress?: (done: number, total: number) => void): SeedResult {
+  onProgress?: (done: number, total: number) => void): { result: SeedResult; nStates: number; nActions: number; P: Float64Array } {
   const world = buildWorld(layout, cfg.variant);
   const sorted = [...artifacts].sort((x, y) => x.shardIndex - y.shardIndex);
   const seedIndex = sorted[0].seedIndex;
@@ -130,7 +130,7 @@ export function fitAndEvaluateSeed(cfg: FourRoomsConfig, layout: Layout, artifac
 
   const label = (s: number) => world.stateLabel(s);
   const unid = fit.unidentifiable;
-  return {
+  const result: SeedResult = {
     seedIndex,
     goals: sorted.flatMap((a) => a.goals.map((g) => (g.kind === 'sparse' ? label(g.state) : `generic:${g.seed}`))),
     agents: sorted.map((a) => ({ shardIndex: a.shardIndex, seed: a.seed, nGoals: a.nGoals, envSteps: a.envSteps, wallMs: a.wallMs })),
@@ -147,6 +147,7 @@ export function fitAndEvaluateSeed(cfg: FourRoomsConfig, layout: Layout, artifac
     unseen,
     series,
   };
+  return { result, nStates: world.nStates, nActions: world.nActions, P: fit.P };
 }
 
 export interface FourRoomsSummary {

@@ -1,0 +1,354 @@
+// The coordinator's job logic over the transport interfaces: accept a job, cut it
+// into agent tasks, follow them to completion through the state store, run each
+// fit unit in the coordinator's own pool once its agents are done, and store the
+// result. Every decision is re-derivable from the state store, so a restarted
+// coordinator (reconcile) picks each job up where the last one stopped.
+
+import type { Logger } from 'pino';
+import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
+import type { JobPlan, JobResult, JobSpec } from '../shared/experiments/jobs.ts';
+import { assembleResult, fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
+import { ApiFailure } from '../shared/protocol/api.ts';
+import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
+import type { FailedTask, FitRecord, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
+import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
+import {
+  artifactBlob, eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS,
+} from '../shared/protocol/subjects.ts';
+import type { AgentArtifact, FitOutput } from '../shared/tasks/task.ts';
+import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
+import { ConfigError } from '../shared/util/validate.ts';
+import type { TaskPool } from '../worker/local-pool.ts';
+
+interface LiveJob {
+  record: JobRecord;
+  plan: JobPlan;
+  done: Set<string>;
+  fitsDone: Set<string>;
+  fitsRunning: Set<string>;
+}
+
+export interface CoordinatorOptions {
+  transport: Transport;
+  /** Where the fits run (the coordinator's piscina pool). */
+  pool: TaskPool;
+  log: Logger;
+  /** Full rescan of unfinished jobs, catching events missed while disconnected (ms). */
+  reconcileMs?: number;
+}
+
+export function newJobId(): string {
+  const rand = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
+  return `j${Date.now().toString(36)}${rand}`;
+}
+
+export class Coordinator {
+  private readonly jobs = new Map<string, LiveJob>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly waiters = new Map<string, ((r: JobRecord) => void)[]>();
+  private readonly unsubs: (() => void)[] = [];
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
+  private readonly t: Transport;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.t = opts.transport;
+  }
+
+  async start(): Promise<void> {
+    this.unsubs.push(this.t.events.subscribe(ALL_EVENTS, (_s, data) => this.onEvent(data)));
+    this.unsubs.push(this.t.queue.onDeadLetter((l) => { void this.onDeadLetter(l); }));
+    await this.reconcile();
+    const every = this.opts.reconcileMs ?? 10_000;
+    this.timer = setInterval(() => { void this.reconcile().catch((e) => this.opts.log.error({ err: e }, 'reconcile failed')); }, every);
+    this.timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const u of this.unsubs.splice(0)) u();
+  }
+
+  // ---- API ---------------------------------------------------------------
+
+  async submit(spec: JobSpec): Promise<{ id: string; tasks: number; fits: number }> {
+    let plan: JobPlan;
+    try {
+      plan = planJob(spec);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ApiFailure('bad_request', e.message, e.field);
+      if (e instanceof LayoutError) throw new ApiFailure('bad_request', e.message, 'layoutText');
+      throw e;
+    }
+    const id = newJobId();
+    const now = nowIso();
+    const record: JobRecord = { id, spec, status: 'running', createdAt: now, updatedAt: now, tasks: plan.tasks.length, fits: plan.fits.length };
+    // The record first: if we die before every task is queued, reconcile queues the rest.
+    await this.t.state.put(jobKey(id), encodeJson(record));
+    const live: LiveJob = { record, plan, done: new Set(), fitsDone: new Set(), fitsRunning: new Set() };
+    this.jobs.set(id, live);
+    await this.enqueueMissing(live);
+    this.emit({ type: 'job', jobId: id, status: 'running' });
+    this.opts.log.info({ job: id, experiment: spec.experiment, tasks: plan.tasks.length, fits: plan.fits.length }, 'job submitted');
+    return { id, tasks: plan.tasks.length, fits: plan.fits.length };
+  }
+
+  async get(id: string): Promise<JobView> {
+    const record = await this.readJob(id);
+    const counts = { total: record.tasks, queued: 0, running: 0, retrying: 0, done: 0, failed: 0 };
+    const pending: JobView['pending'] = [];
+    for (const key of await this.t.state.keys(`task.${id}`)) {
+      const r = await this.readTask(key);
+      if (!r) continue;
+      counts[r.status]++;
+      if (r.status !== 'done' && pending.length < 100) {
+        pending.push({ taskId: key.slice(`task.${id}.`.length), status: r.status, worker: r.worker, attempts: r.attempts, error: r.error });
+      }
+    }
+    const fitsDone = (await this.t.state.keys(`fit.${id}`)).length;
+    return {
+      id, experiment: record.spec.experiment, status: record.status, createdAt: record.createdAt, updatedAt: record.updatedAt,
+      error: record.error, failed: record.failed ?? [], tasks: counts, fits: { total: record.fits, done: fitsDone }, pending,
+      wallMs: record.wallMs,
+    };
+  }
+
+  async list(status: JobStatus | undefined, limit: number): Promise<Omit<JobRecord, 'spec'>[]> {
+    const out: Omit<JobRecord, 'spec'>[] = [];
+    for (const key of await this.t.state.keys('job')) {
+      const v = await this.t.state.get(key);
+      if (!v) continue;
+      const { spec: _spec, ...rest } = decodeJson(v.value) as JobRecord;
+      if (status === undefined || rest.status === status) out.push(rest);
+    }
+    out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return out.slice(0, limit);
+  }
+
+  async cancel(id: string): Promise<{ id: string; status: JobStatus; purged: number }> {
+    return this.locked(id, async () => {
+      const record = await this.readJob(id);
+      if (TERMINAL.includes(record.status)) return { id, status: record.status, purged: 0 };
+      const purged = await this.t.queue.purge(id);
+      await this.setStatus(id, record, 'cancelled', {});
+      return { id, status: 'cancelled' as JobStatus, purged };
+    });
+  }
+
+  async resultInfo(id: string): Promise<{ id: string; status: JobStatus; blob: string; fitBlobs: string[] }> {
+    const record = await this.readJob(id);
+    if (record.status !== 'completed') {
+      throw new ApiFailure('not_ready', `job ${id} is ${record.status}${record.error ? `: ${record.error}` : ''}; results exist once it is completed`);
+    }
+    const plan = planJob(record.spec);
+    return { id, status: record.status, blob: resultBlob(id), fitBlobs: plan.fits.map((f) => fitBlob(id, f.fitId)) };
+  }
+
+  /** Resolves with the job's record once it is completed, failed or cancelled. */
+  async waitFor(id: string): Promise<JobRecord> {
+    const record = await this.readJob(id);
+    if (TERMINAL.includes(record.status)) return record;
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+    });
+  }
+
+  // ---- progress ----------------------------------------------------------
+
+  private onEvent(data: Uint8Array): void {
+    let ev: JobEvent;
+    try {
+      ev = decodeJson(data) as JobEvent;
+    } catch {
+      return; // not ours to judge; events are advisory, the state store is the truth
+    }
+    if (ev?.type === 'task-done' && typeof ev.jobId === 'string' && this.jobs.has(ev.jobId)) {
+      void this.locked(ev.jobId, () => this.refreshTask(ev.jobId, ev.taskId)).catch((e) => this.opts.log.error({ err: e }, 'task update failed'));
+    }
+  }
+
+  private async refreshTask(jobId: string, taskId: string): Promise<void> {
+    const live = this.jobs.get(jobId);
+    if (!live || live.done.has(taskId) || !live.plan.tasks.some((t) => t.taskId === taskId)) return;
+    const r = await this.readTask(taskKey(jobId, taskId));
+    if (r?.status === 'done') {
+      live.done.add(taskId);
+      await this.advance(live);
+    }
+  }
+
+  /** Rescan every unfinished job from the state store (start-up, then periodically). */
+  async reconcile(): Promise<void> {
+    if (this.stopped) return;
+    for (const key of await this.t.state.keys('job')) {
+      const id = key.slice(4);
+      await this.locked(id, async () => {
+        const v = await this.t.state.get(key);
+        if (!v) return;
+        const record = decodeJson(v.value) as JobRecord;
+        if (TERMINAL.includes(record.status)) { this.jobs.delete(id); return; }
+        let live = this.jobs.get(id);
+        if (!live) {
+          live = { record, plan: planJob(record.spec), done: new Set(), fitsDone: new Set(), fitsRunning: new Set() };
+          this.jobs.set(id, live);
+          this.opts.log.info({ job: id, status: record.status }, 'job resumed');
+          await this.enqueueMissing(live);
+        }
+        live.record = record;
+        for (const t of live.plan.tasks) {
+          if (live.done.has(t.taskId)) continue;
+          if ((await this.readTask(taskKey(id, t.taskId)))?.status === 'done') live.done.add(t.taskId);
+        }
+        for (const f of live.plan.fits) {
+          if (!live.fitsDone.has(f.fitId) && (await this.t.state.get(fitKey(id, f.fitId)))) live.fitsDone.add(f.fitId);
+        }
+        await this.advance(live);
+      });
+    }
+  }
+
+  private async enqueueMissing(live: LiveJob): Promise<void> {
+    const id = live.record.id;
+    for (const { taskId, task } of live.plan.tasks) {
+      if (await this.t.state.get(taskKey(id, taskId))) continue;
+      await this.t.queue.enqueue(id, taskId, packBulk({ jobId: id, taskId, task }));
+      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso() };
+      // create, not put: a fast worker may already have written its own record.
+      await this.t.state.create(taskKey(id, taskId), encodeJson(rec));
+    }
+  }
+
+  /** Start every fit whose agents are all done; finish the job when every fit is. Called under the job's lock. */
+  private async advance(live: LiveJob): Promise<void> {
+    const id = live.record.id;
+    if (TERMINAL.includes(live.record.status) || this.stopped) return;
+    for (let k = 0; k < live.plan.fits.length; k++) {
+      const unit = live.plan.fits[k];
+      if (live.fitsDone.has(unit.fitId) || live.fitsRunning.has(unit.fitId)) continue;
+      if (!unit.needs.every((t) => live.done.has(t))) continue;
+      live.fitsRunning.add(unit.fitId);
+      if (live.record.status === 'running') await this.setStatus(id, live.record, 'fitting', {});
+      void this.runFit(live, k).catch((e: unknown) => this.failJob(id, `fit ${unit.fitId} failed: ${(e as Error).message}`));
+    }
+    if (live.fitsDone.size === live.plan.fits.length) await this.finish(live);
+  }
+
+  private async runFit(live: LiveJob, k: number): Promise<void> {
+    const id = live.record.id;
+    const unit = live.plan.fits[k];
+    const t0 = performance.now();
+    const artifacts: AgentArtifact[] = [];
+    for (const taskId of unit.needs) {
+      const bytes = await this.t.blobs.get(artifactBlob(id, taskId));
+      if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
+      artifacts.push(unpackBulk(bytes) as AgentArtifact);
+    }
+    let last = 0;
+    const out = await this.opts.pool.run(fitTaskFor(live.record.spec, live.plan, k, artifacts), (done, total) => {
+      const now = Date.now();
+      if (now - last >= 250) { last = now; this.emit({ type: 'fit-progress', jobId: id, fitId: unit.fitId, done, total }); }
+    });
+    const bytes = packBulk(out);
+    await this.t.blobs.put(fitBlob(id, unit.fitId), bytes);
+    const wallMs = performance.now() - t0;
+    const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
+    await this.t.state.put(fitKey(id, unit.fitId), encodeJson(rec));
+    this.emit({ type: 'fit-done', jobId: id, fitId: unit.fitId, wallMs });
+    await this.locked(id, async () => {
+      live.fitsRunning.delete(unit.fitId);
+      live.fitsDone.add(unit.fitId);
+      await this.advance(live);
+    });
+  }
+
+  private async finish(live: LiveJob): Promise<void> {
+    const id = live.record.id;
+    const outputs: FitOutput[] = [];
+    for (const f of live.plan.fits) {
+      const bytes = await this.t.blobs.get(fitBlob(id, f.fitId));
+      if (!bytes) throw new Error(`fit output ${f.fitId} is missing from the store`);
+      outputs.push(unpackBulk(bytes) as FitOutput);
+    }
+    const timings: { wallMs: number }[] = [];
+    for (const t of live.plan.tasks) {
+      const r = await this.readTask(taskKey(id, t.taskId));
+      timings.push({ wallMs: r?.wallMs ?? 0 });
+    }
+    const wallMs = Date.now() - Date.parse(live.record.createdAt);
+    const result: JobResult = assembleResult(live.plan, outputs, timings, { wallMs, threads: this.opts.pool.threads });
+    await this.t.blobs.put(resultBlob(id), encodeJson(result));
+    await this.setStatus(id, live.record, 'completed', { wallMs });
+    this.opts.log.info({ job: id, wallMs }, 'job completed');
+  }
+
+  // ---- failures ----------------------------------------------------------
+
+  private async onDeadLetter(l: DeadLetter): Promise<void> {
+    await this.locked(l.jobId, async () => {
+      const prev = await this.readTask(taskKey(l.jobId, l.taskId));
+      const error = prev?.error ?? 'no error recorded (the worker holding it was lost each time)';
+      const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };
+      await this.t.state.put(taskKey(l.jobId, l.taskId), encodeJson(rec));
+      const v = await this.t.state.get(jobKey(l.jobId));
+      if (!v) return;
+      const record = decodeJson(v.value) as JobRecord;
+      if (TERMINAL.includes(record.status)) return;
+      const failed: FailedTask[] = [...(record.failed ?? []), { taskId: l.taskId, error, deliveries: l.deliveries }];
+      this.opts.log.error({ job: l.jobId, task: l.taskId, deliveries: l.deliveries, error }, 'task dead-lettered');
+      await this.setStatus(l.jobId, record, 'failed', { failed, error: `task ${l.taskId} failed after ${l.deliveries} deliveries: ${error}` });
+    });
+  }
+
+  private async failJob(id: string, error: string): Promise<void> {
+    // A fit cut short by our own shutdown is not the job's fault: the next coordinator redoes it.
+    if (this.stopped) return;
+    this.opts.log.error({ job: id, error }, 'job failed');
+    await this.locked(id, async () => {
+      const record = await this.readJob(id);
+      if (!TERMINAL.includes(record.status)) await this.setStatus(id, record, 'failed', { error });
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  private async setStatus(id: string, record: JobRecord, status: JobStatus, extra: Partial<JobRecord>): Promise<void> {
+    const next: JobRecord = { ...record, ...extra, status, updatedAt: nowIso() };
+    await this.t.state.put(jobKey(id), encodeJson(next));
+    const live = this.jobs.get(id);
+    if (live) live.record = next;
+    this.emit({ type: 'job', jobId: id, status, ...(next.error ? { error: next.error } : {}) });
+    if (TERMINAL.includes(status)) {
+      this.jobs.delete(id);
+      for (const w of this.waiters.get(id) ?? []) w(next);
+      this.waiters.delete(id);
+    }
+  }
+
+  private async readJob(id: string): Promise<JobRecord> {
+    const v = await this.t.state.get(jobKey(id));
+    if (!v) throw new ApiFailure('not_found', `no job ${id}`);
+    return decodeJson(v.value) as JobRecord;
+  }
+
+  private async readTask(key: string): Promise<TaskRecord | null> {
+    const v = await this.t.state.get(key);
+    return v ? (decodeJson(v.value) as TaskRecord) : null;
+  }
+
+  private emit(ev: JobEvent): void {
+    this.t.events.publish(eventSubject(ev.jobId), encodeJson(ev));
+  }
+
+  /** Serialise all state changes of one job (events, reconcile, fits and cancel race otherwise). */
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
+    return next;
+  }
+}

@@ -1,0 +1,77 @@
+// The options of a job, shared by `plearn run` (here) and `plearn submit` (a
+// cluster): one definition, one translation into the job spec the API validates.
+
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { JobSpec } from '../shared/experiments/jobs.ts';
+import { EXPERIMENTS, validateSpec } from '../shared/experiments/jobs.ts';
+import { ConfigError } from '../shared/util/validate.ts';
+
+/** Job options as commander hands them over (strings), before validation. */
+export interface JobOptions {
+  variant?: string; layout?: string; goals?: string; goalCells?: string; reward?: string; agent?: string;
+  steps?: string; goalsPerAgent?: string; model?: string; fit?: string; support?: string; seeds?: string;
+  seed?: string; gamma?: string; fitSteps?: string; fitLr?: string; epsilon?: string; episodeLength?: string;
+  goalFamily?: string; grid?: string; backend?: string; fitBatch?: string; evalStates?: string; rollouts?: string;
+  viTol?: string;
+}
+
+const FOURROOMS_ONLY: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'steps',
+  'model', 'fit', 'support', 'epsilon', 'episodeLength'];
+const CONTINUOUS_ONLY: readonly (keyof JobOptions)[] = ['goalFamily', 'grid', 'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol'];
+const JOB_KEYS: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
+  'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'goalFamily', 'grid',
+  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol'];
+const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+export function addJobOptions(cmd: Command): Command {
+  return cmd
+    .argument('<experiment>', `experiment to run (${EXPERIMENTS.join(', ')})`)
+    .option('--variant <name>', 'move noise from the layout file: deterministic | windy | teleporting', undefined)
+    .option('--layout <file>', 'layout file (text map, variants, teleports, unseen tasks); default: the embedded 68-state map')
+    .option('--goals <n>', 'number of training goals, picked per seed (default 4)')
+    .option('--goal-cells <cells>', 'explicit sparse goal cells "x,y;x,y" instead of --goals')
+    .option('--reward <family>', 'sparse (goal cell, terminating) | generic (U[0,1] reward per state)', undefined)
+    .option('--agent <kind>', 'fourrooms: oracle (exact value iteration) | qlearning (default); continuous: oracle')
+    .option('--steps <n>', 'environment steps per agent for qlearning (default 2e6)')
+    .option('--goals-per-agent <k>', 'goals per agent (shard size; default: all goals in one agent). Each shard × seed is one agent task')
+    .option('--model <class>', 'deterministic | stochastic (default)')
+    .option('--fit <method>', 'closed (pseudo-inverse via SVD) | iterative (default: sampled simplex updates)')
+    .option('--support <kind>', 'candidate successors: full (any state) | local (default: one move away or stay)')
+    .option('--seeds <n>', 'number of seeds (goal placements and agents), default 1')
+    .option('--seed <s>', 'job seed (uint32), default 0; every agent seed derives from it, its shard and its seed index')
+    .option('--gamma <g>', 'discount, default 0.99')
+    .option('--fit-steps <n>', 'fourrooms: sampled updates of the iterative fit (default 2e6); continuous: Adam steps')
+    .option('--fit-lr <lr>', 'fourrooms: normalised step of the iterative fit, in (0, 2) (default 1); continuous: Adam lr')
+    .option('--epsilon <e>', 'qlearning ε-greedy exploration rate (default 0.5)')
+    .option('--episode-length <n>', 'qlearning episode truncation (default 100)')
+    .option('--goal-family <f>', 'mountaincar: position (default) | velocity training goals')
+    .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (default 200 / 31)')
+    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | wasm | cpu')
+    .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (default 256)')
+    .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')
+    .option('--rollouts <n>', 'mountaincar/reacher: reset states per unseen-goal rollout (default 512)')
+    .option('--vi-tol <t>', 'mountaincar/reacher: VI convergence threshold on max |ΔV|');
+}
+
+/** Validated job spec from the command line; a --layout file is read here and travels as text. */
+export async function specFromOptions(experiment: string, opts: JobOptions): Promise<JobSpec> {
+  if (!(EXPERIMENTS as readonly string[]).includes(experiment)) {
+    throw new ConfigError('experiment', `unknown experiment ${JSON.stringify(experiment)}; available: ${EXPERIMENTS.join(', ')}`);
+  }
+  const foreign = experiment === 'fourrooms' ? CONTINUOUS_ONLY : FOURROOMS_ONLY;
+  for (const k of foreign) {
+    if (opts[k] !== undefined) throw new ConfigError(flag(k).slice(2), `${flag(k)} does not apply to ${experiment}`);
+  }
+  const options: Record<string, unknown> = {};
+  for (const k of JOB_KEYS) if (opts[k] !== undefined && k !== 'layout') options[k] = opts[k];
+  if (opts.layout !== undefined) {
+    try {
+      options.layoutText = await readFile(opts.layout, 'utf8');
+    } catch (e) {
+      throw new ConfigError('layout', `cannot read ${opts.layout}: ${(e as Error).message}`);
+    }
+    options.layoutName = opts.layout;
+  }
+  return validateSpec({ experiment, options });
+}

@@ -1,0 +1,33 @@
+// Every NATS name plearn uses, in one place (the README's protocol section lists them).
+
+export const TASK_STREAM = 'PLEARN_TASKS';
+export const DLQ_STREAM = 'PLEARN_DLQ';
+export const WORKER_CONSUMER = 'plearn-workers';
+export const STATE_BUCKET = 'plearn-state';
+export const ARTIFACT_BUCKET = 'plearn-artifacts';
+
+export const COORDINATOR_SERVICE = 'plearn-coordinator';
+export const WORKER_SERVICE = 'plearn-worker';
+
+export const taskSubject = (jobId: string, taskId: string) => `plearn.task.${jobId}.${taskId}`;
+export const dlqSubject = (jobId: string, taskId: string) => `plearn.dlq.${jobId}.${taskId}`;
+export const eventSubject = (jobId: string) => `plearn.events.${jobId}`;
+export const ALL_EVENTS = 'plearn.events.*';
+export const apiSubject = (op: ApiOp) => `plearn.api.${op}`;
+export const workerStatusSubject = (workerId: string) => `plearn.worker.${workerId}.status`;
+
+export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result'] as const;
+export type ApiOp = typeof API_OPS[number];
+
+/** State keys: one record per job, per agent task and per fit unit. */
+export const jobKey = (jobId: string) => `job.${jobId}`;
+export const taskKey = (jobId: string, taskId: string) => `task.${jobId}.${taskId}`;
+export const fitKey = (jobId: string, fitId: string) => `fit.${jobId}.${fitId}`;
+
+/** Blob names. */
+export const artifactBlob = (jobId: string, taskId: string) => `artifact/${jobId}/${taskId}`;
+export const fitBlob = (jobId: string, fitId: string) => `fit/${jobId}/${fitId}`;
+export const resultBlob = (jobId: string) => `result/${jobId}.json`;
+
+/** Ids are single subject tokens: letters, digits, `-` and `_`. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

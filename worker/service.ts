@@ -1,0 +1,189 @@
+// The worker's job loop over the transport interfaces: take a task, run it in the
+// piscina pool while keeping its lease alive, store the artifact, record the task
+// as done, and only then ack. A redelivered task whose record already says done is
+// acked without running again, so a lost ack never yields a second result.
+
+import type { Logger } from 'pino';
+import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
+import type { JobEvent, JobRecord, TaskRecord } from '../shared/protocol/records.ts';
+import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
+import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
+import type { AgentTask } from '../shared/tasks/task.ts';
+import { AGENT_TASK_KINDS } from '../shared/tasks/task.ts';
+import type { Delivery, Transport } from '../shared/transport/transport.ts';
+import type { TaskPool } from './local-pool.ts';
+
+export interface WorkerOptions {
+  transport: Transport;
+  pool: TaskPool;
+  /** Unique per process: it names the worker in task records, events and `plearn workers`. */
+  id: string;
+  /** Tasks held at once (one per pool thread). */
+  slots: number;
+  log: Logger;
+  /** How long one pull waits for a task before checking for shutdown (ms). */
+  pollMs?: number;
+}
+
+export interface CurrentTask { jobId: string; taskId: string; kind: string; startedAt: string; attempt: number; done: number; total: number }
+
+export interface WorkerStats {
+  id: string;
+  threads: number;
+  slots: number;
+  state: 'starting' | 'running' | 'draining' | 'stopped';
+  current: CurrentTask[];
+  completed: number;
+  failed: number;
+  skipped: number;
+  /** Completed tasks per minute since start. */
+  tasksPerMinute: number;
+  busyMs: number;
+  uptimeMs: number;
+}
+
+interface Envelope { jobId: string; taskId: string; task: AgentTask }
+
+function parseEnvelope(d: Delivery): Envelope {
+  const raw = unpackBulk(d.data) as Partial<Envelope> | null;
+  if (typeof raw !== 'object' || raw === null) throw new Error('task payload is not an object');
+  if (raw.jobId !== d.jobId || raw.taskId !== d.taskId) throw new Error('task payload names another task than its subject');
+  const kind = (raw.task as { kind?: unknown } | undefined)?.kind;
+  if (typeof kind !== 'string' || !(AGENT_TASK_KINDS as readonly string[]).includes(kind)) {
+    throw new Error(`unknown task kind ${JSON.stringify(kind)}; workers run ${AGENT_TASK_KINDS.join(', ')}`);
+  }
+  return raw as Envelope;
+}
+
+export class Worker {
+  private state: WorkerStats['state'] = 'starting';
+  private readonly current = new Map<string, CurrentTask>();
+  private readonly t0 = Date.now();
+  private completed = 0;
+  private failed = 0;
+  private skipped = 0;
+  private busyMs = 0;
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly o: WorkerOptions) {}
+
+  start(): void {
+    this.state = 'running';
+    this.loops = Array.from({ length: this.o.slots }, () => this.loop());
+  }
+
+  get ready(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Stop taking tasks, let the held ones finish, then resolve. */
+  async drain(): Promise<void> {
+    if (this.state === 'running') this.state = 'draining';
+    await Promise.all(this.loops);
+    this.state = 'stopped';
+  }
+
+  stats(): WorkerStats {
+    const uptimeMs = Date.now() - this.t0;
+    return {
+      id: this.o.id, threads: this.o.pool.threads, slots: this.o.slots, state: this.state,
+      current: [...this.current.values()], completed: this.completed, failed: this.failed, skipped: this.skipped,
+      tasksPerMinute: uptimeMs > 0 ? this.completed / (uptimeMs / 60_000) : 0, busyMs: this.busyMs, uptimeMs,
+    };
+  }
+
+  private async loop(): Promise<void> {
+    const q = this.o.transport.queue;
+    const log = this.o.log;
+    while (this.state === 'running') {
+      let d: Delivery | null;
+      try {
+        d = await q.next(this.o.pollMs ?? 1000);
+      } catch (e) {
+        log.warn({ err: e }, 'pulling a task failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      if (!d) continue;
+      if (this.state !== 'running') { d.nak(); break; }
+      const held = d;
+      await this.handle(held).catch((e: unknown) => {
+        // The store or the queue failed under us (a lost connection): give the task back, keep serving.
+        log.error({ job: held.jobId, task: held.taskId, err: (e as Error).message }, 'task handling failed; handing it back');
+        held.nak(1000);
+      });
+    }
+  }
+
+  private async handle(d: Delivery): Promise<void> {
+    const { transport: t, log } = this.o;
+    let env: Envelope;
+    try {
+      if (!ID_PATTERN.test(d.jobId) || !ID_PATTERN.test(d.taskId)) throw new Error('bad job or task id in the subject');
+      env = parseEnvelope(d);
+    } catch (e) {
+      this.failed++;
+      log.error({ job: d.jobId, task: d.taskId, err: (e as Error).message }, 'malformed task dead-lettered');
+      d.term(`malformed task: ${(e as Error).message}`);
+      return;
+    }
+    const key = taskKey(env.jobId, env.taskId);
+    const prev = await t.state.get(key);
+    const prevRec = prev ? (decodeJson(prev.value) as TaskRecord) : null;
+    const job = await t.state.get(jobKey(env.jobId));
+    const jobStatus = job ? (decodeJson(job.value) as JobRecord).status : null;
+    if (prevRec?.status === 'done' || jobStatus === null || TERMINAL.includes(jobStatus)) {
+      // Already done (a redelivery after a lost ack), or its job is gone or over: nothing to run.
+      this.skipped++;
+      await d.ack();
+      return;
+    }
+    const cur: CurrentTask = {
+      jobId: env.jobId, taskId: env.taskId, kind: env.task.kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
+    };
+    this.current.set(key, cur);
+    const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
+    await t.state.put(key, encodeJson(running));
+    const beat = setInterval(() => d.working(), Math.max(200, Math.floor(t.queue.leaseMs / 3)));
+    const t0 = performance.now();
+    let lastEvent = 0;
+    try {
+      const out = await this.o.pool.run(env.task, (done, total) => {
+        cur.done = done;
+        cur.total = total;
+        const now = Date.now();
+        if (now - lastEvent >= 250) {
+          lastEvent = now;
+          this.emit({ type: 'task-progress', jobId: env.jobId, taskId: env.taskId, done, total, worker: this.o.id });
+        }
+      });
+      const wallMs = performance.now() - t0;
+      const bytes = packBulk(out);
+      await t.blobs.put(artifactBlob(env.jobId, env.taskId), bytes);
+      const done: TaskRecord = {
+        status: 'done', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), wallMs, artifactBytes: bytes.byteLength,
+      };
+      await t.state.put(key, encodeJson(done));
+      await d.ack();
+      this.completed++;
+      this.emit({ type: 'task-done', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, wallMs });
+      log.info({ job: env.jobId, task: env.taskId, ms: Math.round(wallMs), bytes: bytes.byteLength }, 'task done');
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      this.failed++;
+      const rec: TaskRecord = { status: 'retrying', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), error };
+      await t.state.put(key, encodeJson(rec)).catch(() => undefined);
+      this.emit({ type: 'task-retry', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, error, attempt: d.deliveryCount });
+      log.warn({ job: env.jobId, task: env.taskId, attempt: d.deliveryCount, error }, 'task failed; handing it back');
+      d.nak(Math.min(30_000, 500 * 2 ** (d.deliveryCount - 1)));
+    } finally {
+      clearInterval(beat);
+      this.current.delete(key);
+      this.busyMs += performance.now() - t0;
+    }
+  }
+
+  private emit(ev: JobEvent): void {
+    this.o.transport.events.publish(eventSubject(ev.jobId), encodeJson(ev));
+  }
+}
