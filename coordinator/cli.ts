@@ -2,11 +2,12 @@
 // --json); logs and progress bars go to stderr. Exit codes: 0 success, 1 failure
 // while running, 2 bad input (options, layout file, a request the API refused).
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
 import { ConfigError, intIn } from '../shared/util/validate.ts';
+import { logLevelOption, UsageError } from './cli-common.ts';
 import { registerClusterCommands } from './cluster-cli.ts';
 import { runJobLocal } from './local-run.ts';
 import { writeOutputs } from './outputs.ts';
@@ -23,11 +24,6 @@ export interface RunOptions extends JobOptions {
   threads?: string; out?: string; json?: boolean; logLevel: string;
 }
 
-/** Input the user can fix: printed as one line, exit code 2. */
-export class UsageError extends Error {}
-
-export const logLevelOption = () =>
-  new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('warn');
 
 async function runCommand(experiment: string, opts: RunOptions): Promise<number> {
   const log = pino({ level: opts.logLevel, base: { svc: 'plearn-run' } }, pino.destination(2));

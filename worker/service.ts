@@ -58,6 +58,7 @@ function parseEnvelope(d: Delivery): Envelope {
 export class Worker {
   private state: WorkerStats['state'] = 'starting';
   private readonly current = new Map<string, CurrentTask>();
+  private readonly held = new Map<string, Delivery>();
   private readonly t0 = Date.now();
   private completed = 0;
   private failed = 0;
@@ -76,11 +77,29 @@ export class Worker {
     return this.state === 'running';
   }
 
-  /** Stop taking tasks, let the held ones finish, then resolve. */
-  async drain(): Promise<void> {
-    if (this.state === 'running') this.state = 'draining';
-    await Promise.all(this.loops);
+  /**
+   * Stop taking tasks and let the held ones finish. After `timeoutMs` the rest are
+   * handed back to the queue (another worker takes them at once) and this resolves
+   * with how many were released.
+   */
+  async drain(timeoutMs = Infinity): Promise<number> {
+    if (this.state === 'running' || this.state === 'starting') this.state = 'draining';
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = Promise.all(this.loops).then(() => 0);
+    const released = Number.isFinite(timeoutMs)
+      ? new Promise<number>((resolve) => { timer = setTimeout(() => resolve(this.releaseHeld()), timeoutMs); })
+      : new Promise<number>(() => undefined);
+    const n = await Promise.race([finished, released]);
+    clearTimeout(timer);
     this.state = 'stopped';
+    return n;
+  }
+
+  private releaseHeld(): number {
+    const n = this.held.size;
+    for (const d of this.held.values()) d.nak();
+    this.held.clear();
+    return n;
   }
 
   stats(): WorkerStats {
@@ -142,6 +161,7 @@ export class Worker {
       jobId: env.jobId, taskId: env.taskId, kind: env.task.kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
     };
     this.current.set(key, cur);
+    this.held.set(key, d);
     const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
     await t.state.put(key, encodeJson(running));
     const beat = setInterval(() => d.working(), Math.max(200, Math.floor(t.queue.leaseMs / 3)));
@@ -164,6 +184,7 @@ export class Worker {
         status: 'done', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), wallMs, artifactBytes: bytes.byteLength,
       };
       await t.state.put(key, encodeJson(done));
+      if (!this.held.has(key)) return; // released by a drain timeout: the next holder redoes it
       await d.ack();
       this.completed++;
       this.emit({ type: 'task-done', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, wallMs });
@@ -179,6 +200,7 @@ export class Worker {
     } finally {
       clearInterval(beat);
       this.current.delete(key);
+      this.held.delete(key);
       this.busyMs += performance.now() - t0;
     }
   }

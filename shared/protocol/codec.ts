@@ -23,5 +23,11 @@ export function encodeJson(value: unknown): Uint8Array {
 
 /** Parse JSON bytes; throws a SyntaxError naming the problem (bad UTF-8 included). */
 export function decodeJson(bytes: Uint8Array): unknown {
-  return JSON.parse(decoder.decode(bytes));
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new SyntaxError('body is not valid UTF-8');
+  }
+  return JSON.parse(text);
 }

@@ -1,0 +1,31 @@
+// The coordinator's request handler: bytes in, bytes out, every failure an error
+// reply. The NATS service calls it per request; tests call it directly with
+// hostile bytes.
+
+import type { ApiRequest } from '../shared/protocol/api.ts';
+import { ApiFailure, errorBody, MAX_REQUEST_BYTES, parseRequest } from '../shared/protocol/api.ts';
+import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
+import type { Coordinator } from './engine.ts';
+
+async function dispatch(c: Coordinator, req: ApiRequest): Promise<unknown> {
+  switch (req.op) {
+    case 'submit': return c.submit(req.spec);
+    case 'get': return { job: await c.get(req.id) };
+    case 'list': return { jobs: await c.list(req.status, req.limit) };
+    case 'cancel': return c.cancel(req.id);
+    case 'result': return c.resultInfo(req.id);
+  }
+}
+
+export async function handleApi(c: Coordinator, op: string, body: Uint8Array): Promise<Uint8Array> {
+  try {
+    if (body.byteLength > MAX_REQUEST_BYTES) {
+      throw new ApiFailure('bad_request', `request of ${body.byteLength} bytes exceeds the limit of ${MAX_REQUEST_BYTES}`);
+    }
+    // An empty body is an empty request (`list` needs nothing).
+    const parsed = body.byteLength === 0 ? {} : decodeJson(body);
+    return encodeJson(await dispatch(c, parseRequest(op, parsed)));
+  } catch (e) {
+    return encodeJson(errorBody(e));
+  }
+}

@@ -1,0 +1,31 @@
+// Liveness and readiness over HTTP for Kubernetes probes: /healthz answers 200 while
+// the process's loop is alive, /readyz 200 only while it should receive work.
+
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+
+export interface HealthChecks {
+  live(): boolean;
+  ready(): boolean;
+  /** Extra JSON for humans reading the probe (state, current tasks). */
+  detail?(): unknown;
+}
+
+export async function startHealthServer(port: number, checks: HealthChecks, host = '0.0.0.0'): Promise<Server & { boundPort: number }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const ok = path === '/healthz' ? checks.live() : path === '/readyz' ? checks.ready() : null;
+    if (ok === null) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'use /healthz or /readyz' }));
+      return;
+    }
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ ok, ...(checks.detail ? { detail: checks.detail() } : {}) }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address();
+  return Object.assign(server, { boundPort: typeof addr === 'object' && addr ? addr.port : port });
+}
