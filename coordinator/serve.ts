@@ -1,3 +1,127 @@
-import type { Command } from 'commander';
+// The two long-running services: `plearn coordinator` and `plearn worker`. Each
+// connects to NATS, wires the shared job logic to it, answers health probes, and
+// shuts down cleanly on SIGTERM/SIGINT (a worker drains first).
 
-export function registerServiceCommands(_program: Command): void {}
+import { availableParallelism, hostname } from 'node:os';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { API_OPS, apiSubject, COORDINATOR_SERVICE, WORKER_SERVICE, workerStatusSubject } from '../shared/protocol/subjects.ts';
+import { encodeJson } from '../shared/protocol/codec.ts';
+import { intIn, oneOf } from '../shared/util/validate.ts';
+import { startHealthServer } from '../worker/health.ts';
+import { createLocalPool } from '../worker/local-pool.ts';
+import { Worker } from '../worker/service.ts';
+import { handleApi } from './api.ts';
+import { logLevelOption } from './cli-common.ts';
+import { Coordinator } from './engine.ts';
+import { addNatsOptions, openNats } from './nats-cli.ts';
+import type { NatsFlags } from './nats-cli.ts';
+import { registerService } from './nats/services.ts';
+
+interface ServiceFlags extends NatsFlags {
+  threads?: string; healthPort: string; logLevel: string;
+}
+
+interface CoordinatorFlags extends ServiceFlags {
+  replicas: string; storage: string; leaseMs: string; maxDeliveries: string; reconcileMs: string;
+}
+
+interface WorkerFlags extends ServiceFlags {
+  id?: string; drainTimeoutMs: string;
+}
+
+/** Resolve on the first SIGTERM or SIGINT. */
+function untilSignal(log: Logger): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => { log.info({ signal: sig }, 'shutting down'); resolve(sig); };
+    process.once('SIGTERM', () => on('SIGTERM'));
+    process.once('SIGINT', () => on('SIGINT'));
+  });
+}
+
+async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
+  const log = pino({ level: flags.logLevel, base: { svc: 'plearn-coordinator' } }, pino.destination(2));
+  const setup = {
+    replicas: intIn('replicas', flags.replicas, 1, 5),
+    storage: oneOf('storage', flags.storage, ['file', 'memory'] as const),
+    leaseMs: intIn('lease-ms', flags.leaseMs, 1000, 3_600_000),
+    maxDeliveries: intIn('max-deliveries', flags.maxDeliveries, 1, 100),
+  };
+  const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
+  const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
+  const nats = await openNats(flags, 'plearn-coordinator', { setup });
+  const pool = createLocalPool(threads);
+  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000) });
+  await coordinator.start();
+  const service = await registerService(nats.nc, {
+    name: COORDINATOR_SERVICE, version: '0.1.0', description: 'plearn job API: submit, get, list, cancel, result',
+    metadata: { threads: String(threads) },
+    endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => handleApi(coordinator, op, req) })),
+  });
+  let up = true;
+  const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed() });
+  log.info({ nats: nats.transport.describe, threads, healthPort: health.boundPort, ...setup }, 'coordinator ready');
+  await untilSignal(log);
+  up = false;
+  await service.stop();
+  await coordinator.stop();
+  await pool.close();
+  await nats.close();
+  health.close();
+  return 0;
+}
+
+async function runWorker(flags: WorkerFlags): Promise<number> {
+  const log = pino({ level: flags.logLevel, base: { svc: 'plearn-worker' } }, pino.destination(2));
+  const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
+  const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
+  const drainMs = intIn('drain-timeout-ms', flags.drainTimeoutMs, 0, 86_400_000);
+  const id = flags.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`id: ${JSON.stringify(id)} must be 1–64 of A–Z a–z 0–9 _ -`);
+  const nats = await openNats(flags, `plearn-worker-${id}`, { onWait: (why) => log.warn(why) });
+  const pool = createLocalPool(threads);
+  const worker = new Worker({ transport: nats.transport, pool, id, slots: threads, log });
+  const service = await registerService(nats.nc, {
+    name: WORKER_SERVICE, version: '0.1.0', description: 'plearn worker: trains agents from the task queue',
+    metadata: { worker: id, threads: String(threads), host: hostname() },
+    endpoints: [{ name: 'status', subject: workerStatusSubject(id), handler: async () => encodeJson(worker.stats()) }],
+    statsData: () => worker.stats(),
+  });
+  const health = await startHealthServer(healthPort, {
+    live: () => true, ready: () => worker.ready && !nats.nc.isClosed(), detail: () => ({ id, state: worker.stats().state }),
+  });
+  worker.start();
+  log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort }, 'worker ready');
+  await untilSignal(log);
+  const released = await worker.drain(drainMs);
+  log.info({ released }, released > 0 ? 'drain timed out; tasks handed back' : 'drained');
+  await service.stop();
+  await pool.close();
+  await nats.close();
+  health.close();
+  return 0;
+}
+
+export function registerServiceCommands(program: Command): void {
+  addNatsOptions(program.command('coordinator')
+    .description('Run the coordinator service: the job API on NATS, task dispatch, centralized P-learning fits, results.'))
+    .option('--threads <n>', 'fit threads (default: available cores)')
+    .option('--replicas <n>', 'JetStream replicas of the streams and buckets it creates', '1')
+    .option('--storage <kind>', 'JetStream storage: file | memory', 'file')
+    .option('--lease-ms <ms>', 'task lease (ack wait): a worker silent this long loses its task', '30000')
+    .option('--max-deliveries <n>', 'deliveries before a task is dead-lettered', '5')
+    .option('--reconcile-ms <ms>', 'interval of the full state rescan', '10000')
+    .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8081')
+    .addOption(logLevelOption().default('info'))
+    .action(async (flags: CoordinatorFlags) => { process.exitCode = await runCoordinator(flags); });
+
+  addNatsOptions(program.command('worker')
+    .description('Run a worker service: pull agent tasks from NATS and train them in a thread pool.'))
+    .option('--threads <n>', 'pool threads = tasks held at once (default: available cores)')
+    .option('--id <id>', 'worker id (default: <hostname>-<pid>)')
+    .option('--drain-timeout-ms <ms>', 'on SIGTERM, wait this long for held tasks before handing them back', '25000')
+    .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8080')
+    .addOption(logLevelOption().default('info'))
+    .action(async (flags: WorkerFlags) => { process.exitCode = await runWorker(flags); });
+}

@@ -1,0 +1,238 @@
+// The transport interfaces over NATS JetStream: the task queue is a work-queue
+// stream with one durable pull consumer, state a KV bucket, blobs an Object
+// Store, events plain subjects. Dead letters: JetStream announces a task that ran
+// out of deliveries with an advisory; the coordinator moves it to PLEARN_DLQ.
+// A worker that terms a malformed task puts it there itself. Everyone learns of
+// dead letters from a durable consumer on PLEARN_DLQ, so none is missed while the
+// coordinator restarts.
+
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import type { ObjectStore } from '@nats-io/obj';
+import { ARTIFACT_BUCKET, DLQ_STREAM, STATE_BUCKET, TASK_STREAM, WORKER_CONSUMER, dlqSubject, taskSubject } from '../../shared/protocol/subjects.ts';
+import type {
+  BlobStore, DeadLetter, Delivery, EventBus, StateStore, StoredValue, TaskQueue, Transport,
+} from '../../shared/transport/transport.ts';
+
+const DELIVERIES_HEADER = 'Plearn-Deliveries';
+const REASON_HEADER = 'Plearn-Reason';
+const DLQ_CONSUMER = 'plearn-dead-letters';
+/** JetStream rejects pull requests that expire sooner than this. */
+const MIN_EXPIRES_MS = 1000;
+
+function idsOf(subject: string, prefix: string): { jobId: string; taskId: string } | null {
+  if (!subject.startsWith(prefix)) return null;
+  const parts = subject.slice(prefix.length).split('.');
+  return parts.length === 2 ? { jobId: parts[0], taskId: parts[1] } : null;
+}
+
+class NatsQueue implements TaskQueue {
+  private consumer: Consumer | undefined;
+  private readonly subs: (Subscription | ConsumerMessages)[] = [];
+
+  constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager,
+    readonly leaseMs: number, readonly maxDeliveries: number) {}
+
+  async enqueue(jobId: string, taskId: string, data: Uint8Array): Promise<void> {
+    await this.js.publish(taskSubject(jobId, taskId), data, { msgID: `${jobId}.${taskId}` });
+  }
+
+  async purge(jobId: string): Promise<number> {
+    const r = await this.jsm.streams.purge(TASK_STREAM, { filter: `plearn.task.${jobId}.>` });
+    return r.purged;
+  }
+
+  async next(waitMs: number): Promise<Delivery | null> {
+    this.consumer ??= await this.js.consumers.get(TASK_STREAM, WORKER_CONSUMER);
+    const m = await this.consumer.next({ expires: Math.max(MIN_EXPIRES_MS, waitMs) });
+    if (!m) return null;
+    const ids = idsOf(m.subject, 'plearn.task.');
+    if (!ids) {
+      // Not a task subject we publish: nothing can run it, and nobody should see it again.
+      m.term('not a plearn task subject');
+      return null;
+    }
+    return this.delivery(m, ids.jobId, ids.taskId);
+  }
+
+  private delivery(m: JsMsg, jobId: string, taskId: string): Delivery {
+    return {
+      jobId, taskId, data: m.data, deliveryCount: m.info.deliveryCount,
+      working: () => m.working(),
+      ack: async () => { await m.ackAck(); },
+      nak: (delayMs?: number) => m.nak(delayMs),
+      term: (reason: string) => {
+        // Dead-letter first, then term: losing the race leaves a duplicate letter, never a lost one.
+        const h = headers();
+        h.set(DELIVERIES_HEADER, String(m.info.deliveryCount));
+        h.set(REASON_HEADER, reason.slice(0, 500));
+        void this.js.publish(dlqSubject(jobId, taskId), m.data, { headers: h, msgID: `term.${jobId}.${taskId}.${m.info.streamSequence}` })
+          .catch(() => undefined)
+          .finally(() => m.term(reason));
+      },
+    };
+  }
+
+  onDeadLetter(handler: (letter: DeadLetter) => void): () => void {
+    // 1. Move tasks that exhausted their deliveries from the work queue to the DLQ stream.
+    const advisory = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${TASK_STREAM}.${WORKER_CONSUMER}`, {
+      callback: (err, msg) => {
+        if (err) return;
+        void this.moveToDlq(msg.json<{ stream_seq: number; deliveries: number }>()).catch(() => undefined);
+      },
+    });
+    this.subs.push(advisory);
+    // 2. Read the DLQ stream durably and hand each letter to the handler once.
+    let stopped = false;
+    void (async () => {
+      const existing = await this.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER).catch(() => null);
+      if (!existing) await this.jsm.consumers.add(DLQ_STREAM, { durable_name: DLQ_CONSUMER, ack_policy: AckPolicy.Explicit });
+      const c = await this.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
+      const msgs = await c.consume();
+      this.subs.push(msgs);
+      if (stopped) { await msgs.close(); return; }
+      for await (const m of msgs) {
+        const ids = idsOf(m.subject, 'plearn.dlq.');
+        if (ids) {
+          const deliveries = Number(m.headers?.get(DELIVERIES_HEADER) ?? '0');
+          try {
+            handler({ ...ids, data: m.data, deliveries });
+          } catch {
+            // The handler's failure is its own; the letter stays in the stream either way.
+          }
+        }
+        m.ack();
+      }
+    })().catch(() => undefined);
+    return () => {
+      stopped = true;
+      advisory.unsubscribe();
+    };
+  }
+
+  private async moveToDlq(adv: { stream_seq: number; deliveries: number }): Promise<void> {
+    const stored = await this.jsm.streams.getMessage(TASK_STREAM, { seq: adv.stream_seq });
+    if (!stored) return; // acked or purged meanwhile
+    const ids = idsOf(stored.subject, 'plearn.task.');
+    if (ids) {
+      const h = headers();
+      h.set(DELIVERIES_HEADER, String(adv.deliveries));
+      h.set(REASON_HEADER, 'max deliveries');
+      await this.js.publish(dlqSubject(ids.jobId, ids.taskId), stored.data, { headers: h, msgID: `max.${adv.stream_seq}` });
+    }
+    await this.jsm.streams.deleteMessage(TASK_STREAM, adv.stream_seq);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs.splice(0)) {
+      if ('unsubscribe' in s) s.unsubscribe();
+      else await s.close();
+    }
+  }
+}
+
+const isWrongSequence = (e: unknown) => e instanceof JetStreamApiError
+  && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+
+class NatsState implements StateStore {
+  constructor(private readonly kv: KV) {}
+
+  async get(key: string): Promise<StoredValue | null> {
+    const e = await this.kv.get(key);
+    return e && e.operation === 'PUT' ? { value: e.value, revision: e.revision } : null;
+  }
+
+  put(key: string, value: Uint8Array): Promise<number> {
+    return this.kv.put(key, value);
+  }
+
+  async create(key: string, value: Uint8Array): Promise<number | null> {
+    try {
+      return await this.kv.create(key, value);
+    } catch (e) {
+      if (isWrongSequence(e)) return null;
+      throw e;
+    }
+  }
+
+  async update(key: string, value: Uint8Array, revision: number): Promise<number | null> {
+    try {
+      return await this.kv.update(key, value, revision);
+    } catch (e) {
+      if (isWrongSequence(e)) return null;
+      throw e;
+    }
+  }
+
+  delete(key: string): Promise<void> {
+    return this.kv.delete(key);
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys(`${prefix}.>`)) out.push(k);
+    return out;
+  }
+}
+
+class NatsBlobs implements BlobStore {
+  constructor(private readonly os: ObjectStore) {}
+
+  async put(name: string, data: Uint8Array): Promise<{ size: number }> {
+    const info = await this.os.putBlob({ name }, data);
+    return { size: info.size };
+  }
+
+  get(name: string): Promise<Uint8Array | null> {
+    return this.os.getBlob(name);
+  }
+
+  async delete(name: string): Promise<void> {
+    if (await this.os.info(name)) await this.os.delete(name);
+  }
+}
+
+class NatsEvents implements EventBus {
+  constructor(private readonly nc: NatsConnection) {}
+
+  publish(subject: string, data: Uint8Array): void {
+    this.nc.publish(subject, data);
+  }
+
+  subscribe(subject: string, handler: (subject: string, data: Uint8Array) => void): () => void {
+    const sub = this.nc.subscribe(subject, { callback: (err, msg) => { if (!err) handler(msg.subject, msg.data); } });
+    return () => sub.unsubscribe();
+  }
+}
+
+/**
+ * Bind to the streams and buckets `setupJetStream` created. Lease and max deliveries
+ * come from the consumer's own configuration, so every worker agrees with it.
+ */
+export async function createNatsTransport(nc: NatsConnection, _opts: Record<string, never> = {}): Promise<Transport> {
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  let info;
+  try {
+    info = await jsm.consumers.info(TASK_STREAM, WORKER_CONSUMER);
+  } catch (e) {
+    throw new Error(`the task queue ${TASK_STREAM}/${WORKER_CONSUMER} does not exist yet: start \`plearn coordinator\` first (${(e as Error).message})`);
+  }
+  const leaseMs = Math.round(info.config.ack_wait! / 1_000_000);
+  const queue = new NatsQueue(nc, js, jsm, leaseMs, info.config.max_deliver ?? -1);
+  const kv = await new Kvm(js).open(STATE_BUCKET);
+  const os = await new Objm(js).open(ARTIFACT_BUCKET);
+  return {
+    queue,
+    state: new NatsState(kv),
+    blobs: new NatsBlobs(os),
+    events: new NatsEvents(nc),
+    describe: nc.getServer(),
+    close: () => queue.close(),
+  };
+}
