@@ -43,8 +43,16 @@ class NatsQueue implements TaskQueue {
   }
 
   async purge(jobId: string): Promise<number> {
-    const r = await this.jsm.streams.purge(TASK_STREAM, { filter: `plearn.task.${jobId}.>` });
-    return r.purged;
+    // Not streams.purge({filter}): on nats-server 2.9 a filtered purge of a work-queue
+    // stream moves the consumer past the messages it keeps, so other jobs' tasks
+    // would never be delivered. Deleting the job's messages one by one is safe.
+    const info = await this.jsm.streams.info(TASK_STREAM, { subjects_filter: `plearn.task.${jobId}.>` });
+    let n = 0;
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const m = await this.jsm.streams.getMessage(TASK_STREAM, { last_by_subj: subject }).catch(() => null);
+      if (m && (await this.jsm.streams.deleteMessage(TASK_STREAM, m.seq).catch(() => false))) n++;
+    }
+    return n;
   }
 
   async next(waitMs: number): Promise<Delivery | null> {
@@ -54,7 +62,7 @@ class NatsQueue implements TaskQueue {
     const ids = idsOf(m.subject, 'plearn.task.');
     if (!ids) {
       // Not a task subject we publish: nothing can run it, and nobody should see it again.
-      m.term('not a plearn task subject');
+      m.term();
       return null;
     }
     return this.delivery(m, ids.jobId, ids.taskId);
@@ -67,13 +75,15 @@ class NatsQueue implements TaskQueue {
       ack: async () => { await m.ackAck(); },
       nak: (delayMs?: number) => m.nak(delayMs),
       term: (reason: string) => {
-        // Dead-letter first, then term: losing the race leaves a duplicate letter, never a lost one.
+        // Copy it to the dead-letter stream, then ack it off the work queue (not +TERM:
+        // nats-server 2.9 ignores a +TERM carrying a reason, and a termed message would
+        // sit in the work queue forever). Losing a race leaves a duplicate letter, never a lost one.
         const h = headers();
         h.set(DELIVERIES_HEADER, String(m.info.deliveryCount));
         h.set(REASON_HEADER, reason.slice(0, 500));
         void this.js.publish(dlqSubject(jobId, taskId), m.data, { headers: h, msgID: `term.${jobId}.${taskId}.${m.info.streamSequence}` })
-          .catch(() => undefined)
-          .finally(() => m.term(reason));
+          .then(() => m.ackAck(), () => m.nak(1000))
+          .catch(() => undefined);
       },
     };
   }
@@ -188,8 +198,10 @@ class NatsBlobs implements BlobStore {
     return { size: info.size };
   }
 
-  get(name: string): Promise<Uint8Array | null> {
-    return this.os.getBlob(name);
+  async get(name: string): Promise<Uint8Array | null> {
+    const b = await this.os.getBlob(name);
+    // A plain Uint8Array either way (the client may hand back a Node Buffer).
+    return b === null ? null : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   }
 
   async delete(name: string): Promise<void> {
