@@ -3,10 +3,12 @@
 
 import { benchTabular, formatTabular } from './tabular.ts';
 import { benchContinuous, formatContinuous } from './continuous.ts';
+import { benchCluster, formatCluster } from './cluster.ts';
 
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
   tabular: { run: benchTabular, format: formatTabular as (r: never) => string },
   continuous: { run: benchContinuous, format: formatContinuous as (r: never) => string },
+  cluster: { run: benchCluster, format: formatCluster as (r: never) => string },
 };
 
 const args = process.argv.slice(2);
@@ -23,7 +25,7 @@ delete process.env.OPENBLAS_L2_SIZE;
 
 const out: Record<string, unknown> = {};
 for (const name of wanted.length > 0 ? wanted : Object.keys(SECTIONS)) {
-  const res = SECTIONS[name].run();
+  const res = await SECTIONS[name].run();
   out[name] = res;
   if (!json) process.stdout.write(SECTIONS[name].format(res as never) + '\n');
 }

@@ -144,6 +144,29 @@ describe('cluster over NATS JetStream', { skip: missing ?? false }, () => {
     assert.equal(done.tasks.done, 4);
   });
 
+  test('a worker answers its health probes, and SIGTERM drains it: held task handed back, exit 0, job completes', async () => {
+    const wB = workers.get('wB')!;
+    const port = Number(/"healthPort":(\d+)/.exec(wB.log())?.[1]);
+    assert.ok(port > 0, 'the worker logs its health port');
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    const sub = await cli(['submit', 'fourrooms', '--agent', 'qlearning', '--steps', '40000000', '--goals', '2', '--goals-per-agent', '1', '--seed', '21']);
+    assert.equal(sub.code, 0, sub.stderr);
+    const id = sub.stdout.trim();
+    await eventually('wB busy', async () => ((await listWorkers()).find((r) => r.id === 'wB')?.current.length === 1 ? true : undefined), 60_000, 200);
+    wB.signal('SIGTERM');
+    assert.equal(await wB.exited, 0, wB.log().slice(-2000));
+    assert.match(wB.log(), /drain timed out; tasks handed back|drained/);
+    const done = await eventually('job completion', async () => {
+      const j = await jobStatus(id);
+      return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+    }, 180_000, 1000);
+    assert.equal(done.status, 'completed', JSON.stringify(done));
+    startWorker('wB2');
+    await eventually('two workers again', async () => ((await listWorkers()).length === 2 ? true : undefined), 60_000, 500);
+  });
+
   test('malformed requests get error replies and the services stay up', async () => {
     const enc = new TextEncoder();
     const bodies: [string, Uint8Array][] = [
