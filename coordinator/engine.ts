@@ -242,7 +242,7 @@ export class Coordinator {
     const t0 = performance.now();
     const artifacts: AgentArtifact[] = [];
     for (const taskId of unit.needs) {
-      const bytes = await this.t.blobs.get(artifactBlob(id, taskId));
+      const bytes = await this.io(() => this.t.blobs.get(artifactBlob(id, taskId)));
       if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
       artifacts.push(unpackBulk(bytes) as AgentArtifact);
     }
@@ -252,10 +252,10 @@ export class Coordinator {
       if (now - last >= 250) { last = now; this.emit({ type: 'fit-progress', jobId: id, fitId: unit.fitId, done, total }); }
     });
     const bytes = packBulk(out);
-    await this.t.blobs.put(fitBlob(id, unit.fitId), bytes);
+    await this.io(() => this.t.blobs.put(fitBlob(id, unit.fitId), bytes));
     const wallMs = performance.now() - t0;
     const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
-    await this.t.state.put(fitKey(id, unit.fitId), encodeJson(rec));
+    await this.io(() => this.t.state.put(fitKey(id, unit.fitId), encodeJson(rec)));
     this.emit({ type: 'fit-done', jobId: id, fitId: unit.fitId, wallMs });
     await this.locked(id, async () => {
       live.fitsRunning.delete(unit.fitId);
@@ -268,7 +268,7 @@ export class Coordinator {
     const id = live.record.id;
     const outputs: FitOutput[] = [];
     for (const f of live.plan.fits) {
-      const bytes = await this.t.blobs.get(fitBlob(id, f.fitId));
+      const bytes = await this.io(() => this.t.blobs.get(fitBlob(id, f.fitId)));
       if (!bytes) throw new Error(`fit output ${f.fitId} is missing from the store`);
       outputs.push(unpackBulk(bytes) as FitOutput);
     }
@@ -279,7 +279,7 @@ export class Coordinator {
     }
     const wallMs = Date.now() - Date.parse(live.record.createdAt);
     const result: JobResult = assembleResult(live.plan, outputs, timings, { wallMs, threads: this.opts.pool.threads });
-    await this.t.blobs.put(resultBlob(id), encodeJson(result));
+    await this.io(() => this.t.blobs.put(resultBlob(id), encodeJson(result)));
     await this.setStatus(id, live.record, 'completed', { wallMs });
     this.opts.log.info({ job: id, wallMs }, 'job completed');
   }
@@ -313,6 +313,22 @@ export class Coordinator {
   }
 
   // ---- helpers -----------------------------------------------------------
+
+  /**
+   * A store operation that may meet a server restart or a leader election: retried
+   * for up to ~30 s before it counts as a failure of the job.
+   */
+  private async io<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= 15 || this.stopped) throw e;
+        this.opts.log.warn({ err: (e as Error).message, attempt }, 'store operation failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(4000, 250 * 2 ** attempt)));
+      }
+    }
+  }
 
   private async setStatus(id: string, record: JobRecord, status: JobStatus, extra: Partial<JobRecord>): Promise<void> {
     const next: JobRecord = { ...record, ...extra, status, updatedAt: nowIso() };

@@ -97,28 +97,36 @@ class NatsQueue implements TaskQueue {
       },
     });
     this.subs.push(advisory);
-    // 2. Read the DLQ stream durably and hand each letter to the handler once.
+    // 2. Read the DLQ stream durably and hand each letter to the handler once. The
+    // loop restarts after a lost server or leader, so no letter waits for a coordinator restart.
     let stopped = false;
     void (async () => {
-      const existing = await this.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER).catch(() => null);
-      if (!existing) await this.jsm.consumers.add(DLQ_STREAM, { durable_name: DLQ_CONSUMER, ack_policy: AckPolicy.Explicit });
-      const c = await this.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
-      const msgs = await c.consume();
-      this.subs.push(msgs);
-      if (stopped) { await msgs.close(); return; }
-      for await (const m of msgs) {
-        const ids = idsOf(m.subject, 'plearn.dlq.');
-        if (ids) {
-          const deliveries = Number(m.headers?.get(DELIVERIES_HEADER) ?? '0');
-          try {
-            handler({ ...ids, data: m.data, deliveries });
-          } catch {
-            // The handler's failure is its own; the letter stays in the stream either way.
+      while (!stopped && !this.nc.isClosed()) {
+        try {
+          const existing = await this.jsm.consumers.info(DLQ_STREAM, DLQ_CONSUMER).catch(() => null);
+          if (!existing) await this.jsm.consumers.add(DLQ_STREAM, { durable_name: DLQ_CONSUMER, ack_policy: AckPolicy.Explicit });
+          const c = await this.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
+          const msgs = await c.consume();
+          this.subs.push(msgs);
+          if (stopped) { await msgs.close(); return; }
+          for await (const m of msgs) {
+            const ids = idsOf(m.subject, 'plearn.dlq.');
+            if (ids) {
+              const deliveries = Number(m.headers?.get(DELIVERIES_HEADER) ?? '0');
+              try {
+                handler({ ...ids, data: m.data, deliveries });
+              } catch {
+                // The handler's failure is its own; the letter stays in the stream either way.
+              }
+            }
+            m.ack();
           }
+        } catch {
+          // Server or stream leader away: try again shortly.
         }
-        m.ack();
+        if (!stopped) await new Promise((r) => setTimeout(r, 1000));
       }
-    })().catch(() => undefined);
+    })();
     return () => {
       stopped = true;
       advisory.unsubscribe();
