@@ -72,9 +72,21 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   return 0;
 }
 
+/**
+ * Default pool size of a worker: one thread per GPU on a GPU node (the devices the
+ * NVIDIA runtime exposes, or PLEARN_GPUS), else one per core.
+ */
+export function defaultWorkerThreads(env: NodeJS.ProcessEnv): number {
+  const explicit = env.PLEARN_GPUS?.trim();
+  if (explicit && /^\d+$/.test(explicit)) return Math.max(1, Number(explicit));
+  const visible = env.NVIDIA_VISIBLE_DEVICES?.trim();
+  if (visible && !['all', 'none', 'void'].includes(visible)) return visible.split(',').length;
+  return availableParallelism();
+}
+
 async function runWorker(flags: WorkerFlags): Promise<number> {
   const log = pino({ level: flags.logLevel, base: { svc: 'plearn-worker' } }, pino.destination(2));
-  const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
+  const threads = flags.threads === undefined ? defaultWorkerThreads(process.env) : intIn('threads', flags.threads, 1, 1024);
   const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
   const drainMs = intIn('drain-timeout-ms', flags.drainTimeoutMs, 0, 86_400_000);
   const id = flags.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
@@ -118,7 +130,7 @@ export function registerServiceCommands(program: Command): void {
 
   addNatsOptions(program.command('worker')
     .description('Run a worker service: pull agent tasks from NATS and train them in a thread pool.'))
-    .option('--threads <n>', 'pool threads = tasks held at once (default: available cores)')
+    .option('--threads <n>', 'pool threads = tasks held at once (default: one per GPU in NVIDIA_VISIBLE_DEVICES or PLEARN_GPUS, else one per core)')
     .option('--id <id>', 'worker id (default: <hostname>-<pid>)')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, wait this long for held tasks before handing them back', '25000')
     .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8080')
