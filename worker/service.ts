@@ -157,13 +157,25 @@ export class Worker {
       await d.ack();
       return;
     }
+    // Claim the record only if nobody wrote it since we read it: a stale 'running' must
+    // never overwrite another holder's 'done' (a restarted coordinator would wait forever).
+    const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
+    const claimed = prev
+      ? await t.state.update(key, encodeJson(running), prev.revision)
+      : await t.state.create(key, encodeJson(running));
+    if (claimed === null) {
+      const now = await t.state.get(key);
+      if (now && (decodeJson(now.value) as TaskRecord).status === 'done') {
+        this.skipped++;
+        await d.ack();
+        return;
+      }
+    }
     const cur: CurrentTask = {
       jobId: env.jobId, taskId: env.taskId, kind: env.task.kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
     };
     this.current.set(key, cur);
     this.held.set(key, d);
-    const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
-    await t.state.put(key, encodeJson(running));
     const beat = setInterval(() => d.working(), Math.max(200, Math.floor(t.queue.leaseMs / 3)));
     const t0 = performance.now();
     let lastEvent = 0;
