@@ -39,7 +39,13 @@ class NatsQueue implements TaskQueue {
     readonly leaseMs: number, readonly maxDeliveries: number) {}
 
   async enqueue(jobId: string, taskId: string, data: Uint8Array): Promise<void> {
-    await this.js.publish(taskSubject(jobId, taskId), data, { msgID: `${jobId}.${taskId}` });
+    // Each task has its own subject: "no message on it yet" is exactly "not queued",
+    // whatever the dedupe window (which only catches a retried publish).
+    try {
+      await this.js.publish(taskSubject(jobId, taskId), data, { expect: { lastSubjectSequence: 0 } });
+    } catch (e) {
+      if (!isWrongSequence(e)) throw e;
+    }
   }
 
   async purge(jobId: string): Promise<number> {
