@@ -9,6 +9,7 @@ import { ApiFailure } from '../shared/protocol/api.ts';
 import { ConfigError, intIn } from '../shared/util/validate.ts';
 import { logLevelOption, UsageError } from './cli-common.ts';
 import { registerClusterCommands } from './cluster-cli.ts';
+import { natsFailureLine } from './nats/connect.ts';
 import { runJobLocal } from './local-run.ts';
 import { writeOutputs } from './outputs.ts';
 import { ProgressBar } from './progress.ts';
@@ -82,6 +83,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof ApiFailure) {
       process.stderr.write(`plearn: error: ${e.message}\n`);
       return e.code === 'bad_request' || e.code === 'not_found' ? EXIT_USAGE : EXIT_FAILURE;
+    }
+    const nats = natsFailureLine(e);
+    if (nats !== null) {
+      process.stderr.write(`plearn: error: ${nats}\n`);
+      return EXIT_FAILURE;
     }
     process.stderr.write(`plearn: failed: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT_FAILURE;

@@ -90,19 +90,28 @@ wait_http() { # url, seconds, what
 
 # The sample config with this run's store directory (nats-server refuses a -sd
 # flag on top of a store_dir in the file); ports come from the command line.
-sed "s|^\([[:space:]]*store_dir:\).*|\1 \"$dir/jetstream\"|" "$root/deploy/nats-server.conf" >"$dir/nats-server.conf"
+# Fresh passwords for the sample's three roles (its CHANGE-ME placeholders) on every start.
+pw() { openssl rand -hex 16 2>/dev/null || node -e "console.log(require('crypto').randomBytes(16).toString('hex'))"; }
+admin_pw=$(pw); worker_pw=$(pw); submitter_pw=$(pw)
+sed -e "s|^\([[:space:]]*store_dir:\).*|\1 \"$dir/jetstream\"|" \
+    -e "s|CHANGE-ME-admin-password|$admin_pw|" -e "s|CHANGE-ME-worker-password|$worker_pw|" \
+    -e "s|CHANGE-ME-submitter-password|$submitter_pw|" \
+    "$root/deploy/nats-server.conf" >"$dir/nats-server.conf"
+chmod 600 "$dir/nats-server.conf"
+printf 'export PLEARN_NATS_URL=%s PLEARN_NATS_USER=plearn-submitter PLEARN_NATS_PASSWORD=%s\n' "$url" "$submitter_pw" >"$dir/submitter.env"
+chmod 600 "$dir/submitter.env"
 "$nats_bin" -c "$dir/nats-server.conf" -a 127.0.0.1 -p "$port" -m "$monitor_port" \
   >"$dir/logs/nats-server.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$monitor_port/healthz" 15 nats-server
 
-node "$root/bin/plearn.js" coordinator --nats "$url" --replicas 1 --health-port "$health_base" \
+PLEARN_NATS_USER=plearn-admin PLEARN_NATS_PASSWORD=$admin_pw node "$root/bin/plearn.js" coordinator --nats "$url" --replicas 1 --health-port "$health_base" \
   >"$dir/logs/coordinator.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$health_base/readyz" 60 coordinator
 
 for i in $(seq 1 "$workers"); do
-  node "$root/bin/plearn.js" worker --nats "$url" --id "local-w$i" --threads "$threads" \
+  PLEARN_NATS_USER=plearn-worker PLEARN_NATS_PASSWORD=$worker_pw node "$root/bin/plearn.js" worker --nats "$url" --id "local-w$i" --threads "$threads" \
     --health-port $(( health_base + i )) >"$dir/logs/worker-$i.log" 2>&1 &
   pids+=($!)
 done
@@ -115,7 +124,7 @@ plearn local cluster is up: nats-server, 1 coordinator, $workers worker(s) × $t
   logs        $dir/logs/
 
 Submit from another shell (in $root):
-  export PLEARN_NATS_URL=$url
+  source $dir/submitter.env      # URL and the submitter role's login
   node bin/plearn.js submit fourrooms --agent oracle --goals 8 --watch
   node bin/plearn.js jobs
   node bin/plearn.js workers

@@ -247,7 +247,7 @@ export async function createNatsTransport(nc: NatsConnection, _opts: Record<stri
   try {
     info = await jsm.consumers.info(TASK_STREAM, WORKER_CONSUMER);
   } catch (e) {
-    throw new Error(`the task queue ${TASK_STREAM}/${WORKER_CONSUMER} does not exist yet: start \`plearn coordinator\` first (${(e as Error).message})`);
+    throw new Error(`the task queue ${TASK_STREAM}/${WORKER_CONSUMER} does not exist yet: start \`plearn coordinator\` first (${(e as Error).message})`, { cause: e });
   }
   const leaseMs = Math.round(info.config.ack_wait! / 1_000_000);
   const queue = new NatsQueue(nc, js, jsm, leaseMs, info.config.max_deliver ?? -1);
