@@ -113,6 +113,11 @@ export function loadFastCpuAddon(): FastCpuAddon {
   return loaded;
 }
 
+// Buffers below 64 KiB come cheaply from malloc; the pool holds at most
+// 1 GiB of idle buffers (a 6×2048 training step cycles through ~200 MB).
+const POOL_MIN_LENGTH = 16384;
+const POOL_MAX_BYTES = 1 << 30;
+
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: KernelBackend; attrs?: NamedAttrMap };
 type KernelImpl = (args: KernelArgs) => TensorInfo | TensorInfo[];
 
@@ -130,8 +135,85 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
   if (tf.findBackendFactory(FAST_CPU_BACKEND) !== null) return;
   const { MathBackendCPU: Base } = await import('@tensorflow/tfjs-backend-cpu');
 
-  // A subclass only so that `cpu-blas` is told apart from the plain backend.
-  class BlasBackend extends Base {}
+  /**
+   * The CPU backend plus a free list of output buffers. A fresh multi-megabyte
+   * Float32Array costs a page fault per 4 KiB on first touch (about 1 ms per
+   * 2 MiB here, more than the kernel that fills it), and a training step
+   * allocates the same sizes every time: buffers of disposed tensors are
+   * reused instead. Safe because (a) only buffers our kernels allocated are
+   * recycled, (b) readSync hands out copies of them, so no caller keeps a
+   * view past the tensor's life, and (c) a buffer some kernel re-wraps under
+   * another tensor (the CPU Slice kernel returns a subarray view of its
+   * input) is never recycled.
+   */
+  class BlasBackend extends Base {
+    private readonly free = new Map<number, Float32Array[]>();
+    private freeBytes = 0;
+    private readonly ours = new WeakSet<ArrayBuffer>();
+    private readonly shared = new WeakSet<ArrayBuffer>();
+    private readonly unwritten = new Set<Float32Array>();
+
+    alloc(n: number): Float32Array {
+      const reused = this.free.get(n)?.pop();
+      if (reused) {
+        this.freeBytes -= reused.byteLength;
+        this.unwritten.add(reused);
+        return reused;
+      }
+      const a = new Float32Array(n);
+      if (n >= POOL_MIN_LENGTH) {
+        this.ours.add(a.buffer);
+        this.unwritten.add(a);
+      }
+      return a;
+    }
+
+    private pooled(values: unknown): values is Float32Array {
+      return ArrayBuffer.isView(values) && this.ours.has(values.buffer as ArrayBuffer);
+    }
+
+    /** Every array a tensor is given goes through here: a pooled buffer seen twice is shared. */
+    private claim(values: unknown): void {
+      if (!this.pooled(values)) return;
+      if (this.unwritten.delete(values)) return;
+      this.shared.add(values.buffer as ArrayBuffer);
+    }
+
+    override write(values: Parameters<MathBackendCPU['write']>[0], shape: number[], dtype: Parameters<MathBackendCPU['write']>[2]) {
+      this.claim(values);
+      return super.write(values, shape, dtype);
+    }
+
+    override move(...args: Parameters<MathBackendCPU['move']>): void {
+      this.claim(args[1]);
+      super.move(...args);
+    }
+
+    override readSync(dataId: object) {
+      const v = super.readSync(dataId);
+      return this.pooled(v) ? v.slice() : v;
+    }
+
+    override disposeData(dataId: object, force = false): boolean {
+      const entry = this.data.get(dataId);
+      const released = super.disposeData(dataId, force);
+      const v = entry?.values;
+      if (released && entry !== undefined && !this.data.has(dataId) && this.pooled(v) && !this.shared.has(v.buffer as ArrayBuffer)
+        && this.freeBytes + v.byteLength <= POOL_MAX_BYTES) {
+        let list = this.free.get(v.length);
+        if (!list) this.free.set(v.length, (list = []));
+        list.push(v);
+        this.freeBytes += v.byteLength;
+      }
+      return released;
+    }
+
+    override dispose(): void {
+      this.free.clear();
+      this.freeBytes = 0;
+      super.dispose();
+    }
+  }
 
   const cpuKernel = (name: string): KernelImpl => {
     const k = tf.getKernel(name, 'cpu');
@@ -147,6 +229,9 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
   };
   const output = (backend: KernelBackend, shape: number[], values: Float32Array): TensorInfo =>
     cpu(backend).makeTensorInfo(shape, 'float32', values);
+  /** An output buffer; its contents are garbage, so kernels must write every element. */
+  const alloc = (backend: KernelBackend, n: number): Float32Array =>
+    backend instanceof BlasBackend ? backend.alloc(n) : new Float32Array(n);
 
   const overrides: KernelConfig[] = [];
   const override = (name: string, impl: (args: KernelArgs, fallback: KernelImpl) => TensorInfo | TensorInfo[] | undefined) => {
@@ -188,7 +273,7 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
       if (!bv2 || size(bias.shape) !== N || bias.shape.slice(0, -1).some((d) => d !== 1)) return undefined;
       biasV = bv2;
     }
-    const out = new Float32Array(batch * M * N);
+    const out = alloc(args.backend, batch * M * N);
     native.gemm(transposeA, transposeB, batch, M, N, K, av, batchA === 1 ? 0 : M * K, bv, batchB === 1 ? 0 : K * N, out, biasV, act);
     return output(args.backend, [...outer, M, N], out);
   };
@@ -205,7 +290,7 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
       const x = inputs.x;
       const xv = f32(backend, x);
       if (!x || !xv) return undefined;
-      const out = new Float32Array(xv.length);
+      const out = alloc(backend, xv.length);
       native.unary(op, xv, out, name === 'Step' ? Number(attrs?.alpha ?? 0) : 0);
       return output(backend, x.shape.slice(), out);
     });
@@ -252,7 +337,7 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
       const split = Math.max(ma.split, mb.split);
       const rows = split < 0 ? 1 : size(out.slice(0, split));
       const cols = split < 0 ? total : size(out.slice(split));
-      const y = new Float32Array(total);
+      const y = alloc(backend, total);
       native.binary(op, av, ma.mode, bv, mb.mode, y, rows, cols);
       return output(backend, out, y);
     });
@@ -276,7 +361,7 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
       const shape = attrs?.keepDims === true
         ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
         : x.shape.filter((_, i) => i < first || i > last);
-      const y = new Float32Array(outerN * inner);
+      const y = alloc(backend, outerN * inner);
       native.reduce(op, xv, y, outerN, r, inner);
       return output(backend, shape, y);
     });
@@ -292,9 +377,9 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
     const cols = x.shape[x.shape.length - 1];
     const rows = cols === 0 ? 0 : xv.length / cols;
     if (gv.length !== cols || bv.length !== cols) throw new Error(`${LAYER_NORM_KERNEL}: gamma and beta must have ${cols} entries`);
-    const y = new Float32Array(xv.length);
-    const mean = new Float32Array(rows);
-    const rstd = new Float32Array(rows);
+    const y = alloc(backend, xv.length);
+    const mean = alloc(backend, rows);
+    const rstd = alloc(backend, rows);
     native.layerNorm(xv, gv, bv, y, mean, rstd, rows, cols, Number(attrs?.epsilon), attrs?.relu === true);
     return [output(backend, x.shape.slice(), y), output(backend, [rows], mean), output(backend, [rows], rstd)];
   };
@@ -307,9 +392,9 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
     if (relu && !yv) throw new Error(`${LAYER_NORM_GRAD_KERNEL}: the forward output is required with relu`);
     const cols = x.shape[x.shape.length - 1];
     const rows = xv.length / cols;
-    const dx = new Float32Array(xv.length);
-    const dgamma = new Float32Array(cols);
-    const dbeta = new Float32Array(cols);
+    const dx = alloc(backend, xv.length);
+    const dgamma = alloc(backend, cols);
+    const dbeta = alloc(backend, cols);
     native.layerNormGrad(dyv, xv, gv, mv, rv, yv ?? null, dx, dgamma, dbeta, rows, cols);
     return [output(backend, x.shape.slice(), dx), output(backend, gamma.shape.slice(), dgamma), output(backend, gamma.shape.slice(), dbeta)];
   };

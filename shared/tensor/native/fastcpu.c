@@ -528,22 +528,27 @@ typedef struct {
   const float *dy, *x, *gamma, *mean, *rstd, *y;  // y: the forward output, read only for the ReLU mask
   float *dx;
   double *partial;  // parts × 2 × cols: Σ g·x̂ then Σ g, per part
+  float *scratch;   // parts × cols: the masked dy of the row in hand
   size_t rows, cols;
 } lng_ctx;
 
 HOT static void lng_row(const float *restrict dy, const float *restrict x, const float *restrict gamma, const float *restrict y,
-                        float m, float r, float *restrict dx, double *restrict dgamma, double *restrict dbeta, size_t n) {
+                        float m, float r, float *restrict dx, double *restrict dgamma, double *restrict dbeta, size_t n,
+                        float *restrict scratch) {
   // With the ReLU fused in front of dy, g = dy·[y > 0]; dx is then the
-  // LayerNorm backward of g: r·(γg − mean(γg) − x̂·mean(γg·x̂)).
+  // LayerNorm backward of g: r·(γg − mean(γg) − x̂·mean(γg·x̂)). The mask is
+  // applied once into `scratch` so that the loops below stay branch-free.
+  const float *restrict g = dy;
+  if (y) {
+    for (size_t j = 0; j < n; j++) scratch[j] = y[j] > 0.0f ? dy[j] : 0.0f;
+    g = scratch;
+  }
   double a8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   size_t j = 0;
   for (; j + 8 <= n; j += 8) {
     for (int k = 0; k < 8; k++) {
-      float g = y ? (y[j + k] > 0.0f ? dy[j + k] : 0.0f) : dy[j + k];
       float xh = (x[j + k] - m) * r;
-      float gg = g * gamma[j + k];
-      dgamma[j + k] += (double)(g * xh);
-      dbeta[j + k] += (double)g;
+      float gg = g[j + k] * gamma[j + k];
       a8[k] += (double)gg;
       b8[k] += (double)(gg * xh);
     }
@@ -551,19 +556,20 @@ HOT static void lng_row(const float *restrict dy, const float *restrict x, const
   double a = ((a8[0] + a8[1]) + (a8[2] + a8[3])) + ((a8[4] + a8[5]) + (a8[6] + a8[7]));
   double b = ((b8[0] + b8[1]) + (b8[2] + b8[3])) + ((b8[4] + b8[5]) + (b8[6] + b8[7]));
   for (; j < n; j++) {
-    float g = y ? (y[j] > 0.0f ? dy[j] : 0.0f) : dy[j];
     float xh = (x[j] - m) * r;
-    float gg = g * gamma[j];
-    dgamma[j] += (double)(g * xh);
-    dbeta[j] += (double)g;
+    float gg = g[j] * gamma[j];
     a += (double)gg;
     b += (double)(gg * xh);
   }
+  for (j = 0; j < n; j++) {
+    float xh = (x[j] - m) * r;
+    dgamma[j] += (double)(g[j] * xh);
+    dbeta[j] += (double)g[j];
+  }
   float ma = (float)(a / (double)n), mb = (float)(b / (double)n);
   for (j = 0; j < n; j++) {
-    float g = y ? (y[j] > 0.0f ? dy[j] : 0.0f) : dy[j];
     float xh = (x[j] - m) * r;
-    dx[j] = r * (g * gamma[j] - ma - xh * mb);
+    dx[j] = r * (g[j] * gamma[j] - ma - xh * mb);
   }
 }
 
@@ -573,9 +579,10 @@ static void lng_part(void *p, int part, int parts) {
   split_rows(c->rows, part, parts, &lo, &hi);
   double *dgamma = c->partial + (size_t)part * 2 * c->cols;
   double *dbeta = dgamma + c->cols;
+  float *scratch = c->scratch + (size_t)part * c->cols;
   for (size_t i = lo; i < hi; i++) {
     size_t o = i * c->cols;
-    lng_row(c->dy + o, c->x + o, c->gamma, c->y ? c->y + o : NULL, c->mean[i], c->rstd[i], c->dx + o, dgamma, dbeta, c->cols);
+    lng_row(c->dy + o, c->x + o, c->gamma, c->y ? c->y + o : NULL, c->mean[i], c->rstd[i], c->dx + o, dgamma, dbeta, c->cols, scratch);
   }
 }
 
@@ -877,9 +884,15 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
     FAIL("layerNormGrad: array too short");
   int parts = threads_now();
   double *partial = calloc((size_t)parts * 2 * cols, sizeof(double));
-  if (!partial) FAIL("layerNormGrad: out of memory");
-  lng_ctx ctx = {dy, x, gamma, mean, rstd, y, dx, partial, rows, cols};
+  float *scratch = y ? malloc((size_t)parts * cols * sizeof(float)) : NULL;
+  if (!partial || (y && !scratch)) {
+    free(partial);
+    free(scratch);
+    FAIL("layerNormGrad: out of memory");
+  }
+  lng_ctx ctx = {dy, x, gamma, mean, rstd, y, dx, partial, scratch, rows, cols};
   parallel_upto(lng_part, &ctx, n, GRAIN, parts);
+  free(scratch);
   // Parts not granted left their slices at zero, so summing all is exact.
   for (size_t j = 0; j < cols; j++) {
     double sg = 0, sb = 0;
