@@ -3,10 +3,13 @@
 
 import { benchTabular, formatTabular } from './tabular.ts';
 import { benchContinuous, formatContinuous } from './continuous.ts';
+import { benchTensor, formatTensor } from './tensor.ts';
 
+// A section's run may be async (the tensor section talks to a PyTorch process).
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
   tabular: { run: benchTabular, format: formatTabular as (r: never) => string },
   continuous: { run: benchContinuous, format: formatContinuous as (r: never) => string },
+  tensor: { run: benchTensor, format: formatTensor as (r: never) => string },
 };
 
 const args = process.argv.slice(2);
@@ -23,7 +26,7 @@ delete process.env.OPENBLAS_L2_SIZE;
 
 const out: Record<string, unknown> = {};
 for (const name of wanted.length > 0 ? wanted : Object.keys(SECTIONS)) {
-  const res = SECTIONS[name].run();
+  const res = await SECTIONS[name].run();
   out[name] = res;
   if (!json) process.stdout.write(SECTIONS[name].format(res as never) + '\n');
 }
