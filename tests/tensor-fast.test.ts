@@ -157,6 +157,33 @@ test('fast cpu: elementwise ops with scalar, row, column and full broadcasts', {
   assertClose(res, res.fast.map((_, i) => `op ${i}`));
 });
 
+test('fast cpu: slices, splits and comparisons (float32, int32 and bool)', { skip }, async () => {
+  const shape = [3, 7, 5, 4] as const;
+  const x = randn(3 * 7 * 5 * 4);
+  const ints = Int32Array.from(x, (v) => Math.round(10 * v));
+  const row = randn(4);
+  const col = randn(3 * 7 * 5);
+  const res = await onBoth((tf) => {
+    const t = tf.tensor4d(x, [...shape]);
+    const ti = tf.tensor4d(ints, [...shape], 'int32');
+    const outs: Tensor[] = [];
+    for (const [begin, size] of [
+      [[0, 0, 0, 0], [-1, -1, -1, -1]], [[1, 2, 0, 0], [2, 3, -1, -1]], [[0, 0, 0, 1], [-1, -1, -1, 2]],
+      [[2, 6, 4, 3], [1, 1, 1, 1]], [[0, 1, 2, 0], [3, 5, 2, 4]], [[1, 0, 1, 1], [1, 7, 3, 3]],
+    ] as const) {
+      outs.push(tf.slice(t, [...begin], [...size]), tf.slice(ti, [...begin], [...size]), tf.slice(tf.greater(t, 0), [...begin], [...size]));
+    }
+    outs.push(...tf.split(t, [1, 3, 1], 2), ...tf.split(t, 2, 3), ...tf.split(ti, [4, 3], 1), ...tf.split(tf.reshape(t, [105, 4]), [3, 1], 1));
+    const m = tf.reshape(t, [105, 4]);
+    const c = tf.tensor2d(col, [105, 1]);
+    for (const cmp of [tf.equal, tf.notEqual, tf.greater, tf.greaterEqual, tf.less, tf.lessEqual]) {
+      outs.push(cmp(m, tf.max(m, 1, true)), cmp(m, tf.tensor1d(row)), cmp(m, c), cmp(m, 0.25), cmp(m, m));
+    }
+    return outs;
+  });
+  assertClose(res, res.fast.map((_, i) => `slice/split/compare ${i}`));
+});
+
 test('fast cpu: sum, mean, max and min over inner, outer, middle and all axes', { skip }, async () => {
   const shape = [5, 37, 19] as const;
   const x = randn(5 * 37 * 19);

@@ -343,6 +343,115 @@ export async function registerFastCpu(tf: TF, native: FastCpuAddon): Promise<voi
     });
   }
 
+  // Comparisons (a Max gradient compares every entry with the row maximum):
+  // the same broadcast modes, in a JS loop; their bool outputs are small.
+  const COMPARE: Readonly<Record<string, (a: number, b: number) => boolean>> = {
+    Equal: (a, b) => a === b,
+    NotEqual: (a, b) => a !== b,
+    Greater: (a, b) => a > b,
+    GreaterEqual: (a, b) => a >= b,
+    Less: (a, b) => a < b,
+    LessEqual: (a, b) => a <= b,
+  };
+  for (const [name, cmp] of Object.entries(COMPARE)) {
+    override(name, ({ inputs, backend }) => {
+      const { a, b } = inputs;
+      const av = f32(backend, a);
+      const bv = f32(backend, b);
+      if (!a || !b || !av || !bv) return undefined;
+      let out: number[];
+      try {
+        out = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      } catch {
+        return undefined;
+      }
+      const total = size(out);
+      const ma = operandMode(a.shape, out);
+      const mb = operandMode(b.shape, out);
+      if (total === 0 || !ma || !mb || (ma.split >= 0 && mb.split >= 0 && ma.split !== mb.split)) return undefined;
+      const split = Math.max(ma.split, mb.split);
+      const cols = split < 0 ? total : size(out.slice(split));
+      const at = (mode: number, v: Float32Array, i: number, j: number): number =>
+        mode === MODE.full ? v[i * cols + j] : mode === MODE.scalar ? v[0] : mode === MODE.row ? v[j] : v[i];
+      const y = new Uint8Array(total);
+      const rows = total / cols;
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) y[i * cols + j] = cmp(at(ma.mode, av, i, j), at(mb.mode, bv, i, j)) ? 1 : 0;
+      }
+      return cpu(backend).makeTensorInfo(out, 'bool', y);
+    });
+  }
+
+  // --- slices --------------------------------------------------------------------
+  // The CPU backend walks a non-contiguous slice element by element through
+  // index arithmetic (a column split of a 4096 × 6 matrix took 10 ms); here it
+  // is a copy of contiguous runs. Outputs are always copies, never views.
+  type Numeric = Float32Array | Int32Array | Uint8Array;
+  const sliceValues = (backend: KernelBackend, x: TensorInfo, begin: readonly number[], sz: readonly number[]): TensorInfo | undefined => {
+    if (x.dtype === 'string' || x.dtype === 'complex64') return undefined;
+    const xv = cpu(backend).data.get(x.dataId)?.values;
+    if (!(xv instanceof Float32Array || xv instanceof Int32Array || xv instanceof Uint8Array)) return undefined;
+    const rank = x.shape.length;
+    const n = size(sz);
+    const out: Numeric = xv instanceof Float32Array ? alloc(backend, n) : xv instanceof Int32Array ? new Int32Array(n) : new Uint8Array(n);
+    if (n > 0) {
+      // Trailing axes taken whole merge into one run with the first partial axis above them.
+      let inner = rank - 1;
+      while (inner > 0 && begin[inner] === 0 && sz[inner] === x.shape[inner]) inner--;
+      const strides = new Array<number>(rank);
+      let st = 1;
+      for (let d = rank - 1; d >= 0; d--) {
+        strides[d] = st;
+        st *= x.shape[d];
+      }
+      const run = rank === 0 ? 1 : sz[inner] * strides[inner];
+      const runs = n / run;
+      const idx = new Array<number>(Math.max(inner, 0)).fill(0);
+      for (let r = 0, o = 0; r < runs; r++, o += run) {
+        let off = rank === 0 ? 0 : begin[inner] * strides[inner];
+        for (let d = 0; d < inner; d++) off += (begin[d] + idx[d]) * strides[d];
+        if (run < 32) {
+          for (let k = 0; k < run; k++) out[o + k] = xv[off + k];
+        } else {
+          out.set(xv.subarray(off, off + run), o);
+        }
+        for (let d = inner - 1; d >= 0; d--) {
+          if (++idx[d] < sz[d]) break;
+          idx[d] = 0;
+        }
+      }
+    }
+    return cpu(backend).makeTensorInfo(sz.slice(), x.dtype, out);
+  };
+  override('Slice', ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    if (!x) return undefined;
+    const [begin, sz] = tf.slice_util.parseSliceParams(x, attrs?.begin as number[], attrs?.size as number[]);
+    try {
+      tf.slice_util.assertParamsValid(x, begin, sz);
+    } catch {
+      return undefined; // the CPU kernel throws the proper error
+    }
+    return sliceValues(backend, x, begin, sz);
+  });
+  override('SplitV', ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    if (!x || x.shape.length === 0) return undefined;
+    const axis = tf.util.parseAxisParam(attrs?.axis as number, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x, attrs?.numOrSizeSplits as number | number[], axis);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    const outs: TensorInfo[] = [];
+    for (const part of sizes) {
+      const sz = x.shape.slice();
+      sz[axis] = part;
+      const t = sliceValues(backend, x, begin, sz);
+      if (!t) return undefined; // only the first can fail (dtype), before any output exists
+      outs.push(t);
+      begin[axis] += part;
+    }
+    return outs;
+  });
+
   // --- reductions --------------------------------------------------------------
   for (const [name, op] of Object.entries(REDUCE)) {
     override(name, ({ inputs, backend, attrs }) => {

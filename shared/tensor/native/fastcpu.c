@@ -56,6 +56,7 @@ typedef void (*part_fn)(void *ctx, int part, int parts);
 
 typedef struct {
   _Alignas(64) atomic_uint gen;
+  unsigned initial;  // gen when the worker was created: it must not miss a job posted before it first runs
 } slot_t;
 
 static slot_t g_slots[MAX_THREADS];
@@ -72,7 +73,7 @@ static int g_parts;
 
 static void *pool_worker(void *arg) {
   int id = (int)(intptr_t)arg;
-  unsigned seen = atomic_load(&g_slots[id].gen);
+  unsigned seen = g_slots[id].initial;
   for (;;) {
     unsigned gen = seen;
     for (int i = 0; i < SPIN_POLLS; i++) {
@@ -108,6 +109,7 @@ static int pool_grow(int n) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    g_slots[g_started + 1].initial = atomic_load(&g_slots[g_started + 1].gen);
     int rc = pthread_create(&t, &attr, pool_worker, (void *)(intptr_t)(g_started + 1));
     pthread_attr_destroy(&attr);
     if (rc != 0) break;
@@ -191,6 +193,61 @@ static inline void split_rows(size_t n, int p, int parts, size_t *lo, size_t *hi
 // ---------------------------------------------------------------------------
 // Elementwise
 
+// exp, tanh and sigmoid as straight-line float code, so that loops over
+// them vectorise (libm's expf and tanhf are calls the compiler cannot
+// vectorise; tanhf alone made a tanh layer cost as much as its product).
+// Both are within a couple of float ulps of the exact function.
+
+// e^x: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so k·ln2 is exact
+// enough), e^r by its Taylor series to r⁷ (truncation < 1e-8), 2^k built in
+// the exponent field. Rounding to an integer adds and subtracts 1.5·2²³, which
+// needs no SSE4.1.
+static inline float exp_f(float x) {
+  float xc = x > 88.72f ? 88.72f : x;
+  xc = xc < -87.33f ? -87.33f : xc;
+  const float shifter = 12582912.0f;
+  float kf = (xc * 1.44269504f + shifter) - shifter;
+  float r = xc - kf * 0.693145752f;
+  r = r - kf * 1.42860677e-6f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t k = (int32_t)kf;
+  uint32_t bits = (uint32_t)(k + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  float e = p * scale;
+  e = x > 88.72f ? INFINITY : e;
+  e = x < -87.33f ? 0.0f : e;
+  return x != x ? x : e;
+}
+
+// tanh: near 0, its odd Taylor series to x¹¹ (exact to float there, where
+// 1 − 2/(e^{2x} + 1) would cancel); elsewhere that formula on |x| ≤ 10
+// (tanh 10 is 1 in float) with the sign put back.
+static inline float tanh_f(float x) {
+  float ax = x < 0.0f ? -x : x;
+  float x2 = x * x;
+  float p = -1382.0f / 155925.0f;
+  p = p * x2 + 62.0f / 2835.0f;
+  p = p * x2 - 17.0f / 315.0f;
+  p = p * x2 + 2.0f / 15.0f;
+  p = p * x2 - 1.0f / 3.0f;
+  float small = x + x * x2 * p;
+  float e = exp_f(2.0f * (ax > 10.0f ? 10.0f : ax));
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = x < 0.0f ? -big : big;
+  float t = ax < 0.3f ? small : big;
+  return x != x ? x : t;
+}
+
+static inline float sigmoid_f(float x) { return 1.0f / (1.0f + exp_f(-x)); }
+
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_SIGMOID = 2, ACT_TANH = 3 };
 
 enum {
@@ -210,14 +267,14 @@ HOT static void unary_range(int op, const float *restrict x, float *restrict y, 
   switch (op) {
     // `x < 0 ? 0 : x` (not fmaxf) keeps NaN as NaN, as TF.js does.
     case U_RELU: for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; break;
-    case U_SIGMOID: for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i])); break;
-    case U_TANH: for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    case U_SIGMOID: for (size_t i = 0; i < n; i++) y[i] = sigmoid_f(x[i]); break;
+    case U_TANH: for (size_t i = 0; i < n; i++) y[i] = tanh_f(x[i]); break;
     case U_SQUARE: for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
     case U_SQRT: for (size_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
     case U_RSQRT: for (size_t i = 0; i < n; i++) y[i] = 1.0f / sqrtf(x[i]); break;
     case U_ABS: for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]); break;
     case U_NEG: for (size_t i = 0; i < n; i++) y[i] = -x[i]; break;
-    case U_EXP: for (size_t i = 0; i < n; i++) y[i] = expf(x[i]); break;
+    case U_EXP: for (size_t i = 0; i < n; i++) y[i] = exp_f(x[i]); break;
     case U_LOG: for (size_t i = 0; i < n; i++) y[i] = logf(x[i]); break;
     case U_STEP:
       for (size_t i = 0; i < n; i++) y[i] = x[i] != x[i] ? x[i] : (x[i] > 0.0f ? 1.0f : alpha);
@@ -355,6 +412,17 @@ HOT static double sum_contig(const float *restrict x, size_t n) {
   return s;
 }
 
+// Σ a·b with the products in float and the sum in eight double lanes.
+HOT static double dot_contig(const float *restrict a, const float *restrict b, size_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int k = 0; k < 8; k++) acc[k] += (double)(a[j + k] * b[j + k]);
+  double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j < n; j++) s += (double)(a[j] * b[j]);
+  return s;
+}
+
 static float extreme_contig(int op, const float *x, size_t n) {
   float m = x[0];
   for (size_t j = 1; j < n; j++) {
@@ -462,8 +530,8 @@ HOT static void epilogue_row(float *restrict y, const float *restrict bias, size
   if (bias) for (size_t j = 0; j < n; j++) y[j] += bias[j];
   switch (act) {
     case ACT_RELU: for (size_t j = 0; j < n; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j]; break;
-    case ACT_SIGMOID: for (size_t j = 0; j < n; j++) y[j] = 1.0f / (1.0f + expf(-y[j])); break;
-    case ACT_TANH: for (size_t j = 0; j < n; j++) y[j] = tanhf(y[j]); break;
+    case ACT_SIGMOID: for (size_t j = 0; j < n; j++) y[j] = sigmoid_f(y[j]); break;
+    case ACT_TANH: for (size_t j = 0; j < n; j++) y[j] = tanh_f(y[j]); break;
     default: break;
   }
 }
@@ -489,27 +557,19 @@ typedef struct {
 HOT static void ln_row(const float *restrict x, const float *restrict gamma, const float *restrict beta, float *restrict y,
                        size_t n, float eps, int relu, float *mean_out, float *rstd_out) {
   double mean = sum_contig(x, n) / (double)n;
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int k = 0; k < 8; k++) {
-      double d = (double)x[j + k] - mean;
-      acc[k] += d * d;
-    }
-  double ss = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; j < n; j++) {
-    double d = (double)x[j] - mean;
-    ss += d * d;
-  }
-  float rstd = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
   float m = (float)mean;
+  // Centred values go through y (overwritten below), so the variance is a
+  // plain dot product that vectorises.
+  for (size_t j = 0; j < n; j++) y[j] = x[j] - m;
+  double ss = dot_contig(y, y, n);
+  float rstd = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
   if (relu) {
-    for (j = 0; j < n; j++) {
-      float v = (x[j] - m) * rstd * gamma[j] + beta[j];
+    for (size_t j = 0; j < n; j++) {
+      float v = y[j] * rstd * gamma[j] + beta[j];
       y[j] = v < 0.0f ? 0.0f : v;
     }
   } else {
-    for (j = 0; j < n; j++) y[j] = (x[j] - m) * rstd * gamma[j] + beta[j];
+    for (size_t j = 0; j < n; j++) y[j] = y[j] * rstd * gamma[j] + beta[j];
   }
   *mean_out = m;
   *rstd_out = rstd;
@@ -528,49 +588,30 @@ typedef struct {
   const float *dy, *x, *gamma, *mean, *rstd, *y;  // y: the forward output, read only for the ReLU mask
   float *dx;
   double *partial;  // parts × 2 × cols: Σ g·x̂ then Σ g, per part
-  float *scratch;   // parts × cols: the masked dy of the row in hand
+  float *scratch;   // parts × 2 × cols: g and x̂ of the row in hand
   size_t rows, cols;
 } lng_ctx;
 
 HOT static void lng_row(const float *restrict dy, const float *restrict x, const float *restrict gamma, const float *restrict y,
                         float m, float r, float *restrict dx, double *restrict dgamma, double *restrict dbeta, size_t n,
-                        float *restrict scratch) {
+                        float *restrict g, float *restrict xh) {
   // With the ReLU fused in front of dy, g = dy·[y > 0]; dx is then the
-  // LayerNorm backward of g: r·(γg − mean(γg) − x̂·mean(γg·x̂)). The mask is
-  // applied once into `scratch` so that the loops below stay branch-free.
-  const float *restrict g = dy;
+  // LayerNorm backward of g: r·(γg − mean(γg) − x̂·mean(γg·x̂)). Row-sized
+  // temporaries (in L1) keep every loop a simple one that vectorises.
   if (y) {
-    for (size_t j = 0; j < n; j++) scratch[j] = y[j] > 0.0f ? dy[j] : 0.0f;
-    g = scratch;
+    for (size_t j = 0; j < n; j++) g[j] = y[j] > 0.0f ? dy[j] : 0.0f;
+  } else {
+    memcpy(g, dy, n * sizeof(float));
   }
-  double a8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int k = 0; k < 8; k++) {
-      float xh = (x[j + k] - m) * r;
-      float gg = g[j + k] * gamma[j + k];
-      a8[k] += (double)gg;
-      b8[k] += (double)(gg * xh);
-    }
-  }
-  double a = ((a8[0] + a8[1]) + (a8[2] + a8[3])) + ((a8[4] + a8[5]) + (a8[6] + a8[7]));
-  double b = ((b8[0] + b8[1]) + (b8[2] + b8[3])) + ((b8[4] + b8[5]) + (b8[6] + b8[7]));
-  for (; j < n; j++) {
-    float xh = (x[j] - m) * r;
-    float gg = g[j] * gamma[j];
-    a += (double)gg;
-    b += (double)(gg * xh);
-  }
-  for (j = 0; j < n; j++) {
-    float xh = (x[j] - m) * r;
-    dgamma[j] += (double)(g[j] * xh);
+  for (size_t j = 0; j < n; j++) xh[j] = (x[j] - m) * r;
+  for (size_t j = 0; j < n; j++) {
+    dgamma[j] += (double)(g[j] * xh[j]);
     dbeta[j] += (double)g[j];
   }
-  float ma = (float)(a / (double)n), mb = (float)(b / (double)n);
-  for (j = 0; j < n; j++) {
-    float xh = (x[j] - m) * r;
-    dx[j] = r * (g[j] * gamma[j] - ma - xh * mb);
-  }
+  for (size_t j = 0; j < n; j++) g[j] *= gamma[j];
+  float ma = (float)(sum_contig(g, n) / (double)n);
+  float mb = (float)(dot_contig(g, xh, n) / (double)n);
+  for (size_t j = 0; j < n; j++) dx[j] = r * (g[j] - ma - xh[j] * mb);
 }
 
 static void lng_part(void *p, int part, int parts) {
@@ -579,10 +620,11 @@ static void lng_part(void *p, int part, int parts) {
   split_rows(c->rows, part, parts, &lo, &hi);
   double *dgamma = c->partial + (size_t)part * 2 * c->cols;
   double *dbeta = dgamma + c->cols;
-  float *scratch = c->scratch + (size_t)part * c->cols;
+  float *g = c->scratch + (size_t)part * 2 * c->cols;
+  float *xh = g + c->cols;
   for (size_t i = lo; i < hi; i++) {
     size_t o = i * c->cols;
-    lng_row(c->dy + o, c->x + o, c->gamma, c->y ? c->y + o : NULL, c->mean[i], c->rstd[i], c->dx + o, dgamma, dbeta, c->cols, scratch);
+    lng_row(c->dy + o, c->x + o, c->gamma, c->y ? c->y + o : NULL, c->mean[i], c->rstd[i], c->dx + o, dgamma, dbeta, c->cols, g, xh);
   }
 }
 
@@ -770,8 +812,8 @@ static napi_value js_unary(napi_env env, napi_callback_info info) {
   if (op < 0 || op >= U_COUNT) FAIL("unary: unknown op");
   if (ylen < xlen) FAIL("unary: output too short");
   unary_ctx ctx = {op, x, y, xlen, alpha};
-  // Transcendentals cost ~10× a load; split them sooner.
-  size_t grain = (op == U_SIGMOID || op == U_TANH || op == U_EXP || op == U_LOG) ? GRAIN / 8 : GRAIN;
+  // Transcendentals cost several times a load; split them sooner.
+  size_t grain = (op == U_SIGMOID || op == U_TANH || op == U_EXP || op == U_LOG) ? GRAIN / 4 : GRAIN;
   parallel(unary_part, &ctx, xlen, grain);
   return NULL;
 }
@@ -884,8 +926,8 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
     FAIL("layerNormGrad: array too short");
   int parts = threads_now();
   double *partial = calloc((size_t)parts * 2 * cols, sizeof(double));
-  float *scratch = y ? malloc((size_t)parts * cols * sizeof(float)) : NULL;
-  if (!partial || (y && !scratch)) {
+  float *scratch = malloc((size_t)parts * 2 * cols * sizeof(float));
+  if (!partial || !scratch) {
     free(partial);
     free(scratch);
     FAIL("layerNormGrad: out of memory");
