@@ -296,18 +296,38 @@ test('fast cpu: the P-learning fit loss through a frozen Q-network (tanh world m
   assertClose(res, ['loss', ...res.fast.slice(1).map((_, i) => `world-model grad ${i}`)]);
 });
 
-test('fast cpu: loads and computes in a worker thread', { skip }, async () => {
-  const worker = new Worker(new URL('./support/fast-cpu-worker.js', import.meta.url));
-  const msg = await new Promise<{ backend: string; detail: string; value: number[] } | { error: string }>((resolve, reject) => {
+type WorkerReply = { backend: string; detail: string; value: number[] } | { error: string };
+
+function inWorker(stress?: number): Promise<WorkerReply> {
+  const worker = new Worker(new URL('./support/fast-cpu-worker.js', import.meta.url), { workerData: { stress } });
+  return new Promise<WorkerReply>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
-  });
-  await worker.terminate();
+  }).finally(() => worker.terminate());
+}
+
+test('fast cpu: loads and computes in a worker thread', { skip }, async () => {
+  const msg = await inWorker();
   assert.ok(!('error' in msg), 'error' in msg ? msg.error : '');
   assert.equal(msg.backend, 'cpu-blas');
   assert.match(msg.detail, /OpenBLAS/);
   // [[1, 2], [3, 4]] · [[5, 6], [7, 8]]
   assert.deepEqual(msg.value, [19, 22, 43, 50]);
+});
+
+test('fast cpu: three worker threads and the main thread at once share the native pool safely', { skip }, async () => {
+  const tf = await getTf();
+  await tf.setBackend('cpu-blas');
+  const { stressChecksums } = await import('./support/fast-cpu-stress.ts');
+  const iterations = 25;
+  const reference = stressChecksums(tf, iterations);
+  const workers = [inWorker(iterations), inWorker(iterations), inWorker(iterations)];
+  const main = stressChecksums(tf, iterations);
+  for (const msg of [...(await Promise.all(workers)), { backend: 'cpu-blas', detail: '', value: main }]) {
+    assert.ok(!('error' in msg), 'error' in msg ? msg.error : '');
+    assert.equal(msg.value.length, reference.length);
+    msg.value.forEach((v, i) => assert.ok(Math.abs(v - reference[i]) <= 1e-5 * Math.abs(reference[i]), `checksum ${i}: ${v} vs ${reference[i]}`));
+  }
 });
 
 /** A child process: `auto` under the given environment, one training step, its backend and stderr. */
