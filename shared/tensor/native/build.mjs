@@ -22,12 +22,20 @@ const strict = process.argv.includes('--strict');
 const quiet = process.argv.includes('--quiet');
 
 function skip(reason) {
+  // An addon older than its source must not outlive a failed rebuild.
+  if (existsSync(out) && statSync(out).mtimeMs < statSync(src).mtimeMs) rmSync(out, { force: true });
   process.stdout.write(`plearn: fast CPU path not built (${reason}); the plain TensorFlow.js backend will be used\n`);
   process.exit(strict ? 1 : 0);
 }
 
 if (process.env.PLEARN_FAST_CPU === 'off') skip('PLEARN_FAST_CPU=off');
 if (process.platform !== 'linux') skip(`platform ${process.platform} is not supported yet`);
+
+const upToDate = existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs && !process.argv.includes('--force');
+if (upToDate) {
+  if (!quiet) process.stdout.write(`plearn: fast CPU addon up to date (${out})\n`);
+  process.exit(0);
+}
 
 // Node's own headers: next to the running binary (official tarballs, NodeSource
 // and Debian packages all install include/node under the same prefix).
@@ -52,12 +60,6 @@ try {
 const blasIncludes = ['/usr/include/openblas', '/usr/include/x86_64-linux-gnu/openblas-pthread'].filter((d) =>
   existsSync(join(d, 'cblas.h')),
 );
-
-const upToDate = existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs && !process.argv.includes('--force');
-if (upToDate) {
-  if (!quiet) process.stdout.write(`plearn: fast CPU addon up to date (${out})\n`);
-  process.exit(0);
-}
 
 mkdirSync(outDir, { recursive: true });
 const tmp = `${out}.${process.pid}.tmp`;
