@@ -46,60 +46,78 @@
 // Thread pool
 
 #define MAX_THREADS 64
-// Waiting workers poll this many times (a few tens of µs) before sleeping: a
+// Idle workers poll this many times (some tens of µs) before sleeping: a
 // training step issues its kernels back to back, and a futex wake-up costs
-// more than the gap between them, but on a shared 2-core box a longer spin
-// would steal time from OpenBLAS's own threads.
-#define SPIN_POLLS 4000
+// more than the gap between them; a longer spin would steal time from
+// OpenBLAS's threads on a 2-core machine.
+#define SPIN_POLLS 1000
+// Parts per thread of a parallel call: a late or preempted worker then costs
+// at most a part, not half the work.
+#define PARTS_PER_THREAD 4
 
+// A parallel call cuts its work into `parts` pieces, fn(ctx, p, parts) for
+// p = 0 … parts − 1, which the calling thread and whichever workers are awake
+// claim from a shared counter. The caller never waits for a worker that has
+// not started (on a busy machine it may not run for milliseconds): it runs
+// every unclaimed part itself and waits only for parts in progress. Results
+// depend on `parts`, never on which thread ran what, so they are reproducible.
 typedef void (*part_fn)(void *ctx, int part, int parts);
 
-typedef struct {
-  _Alignas(64) atomic_uint gen;
-  unsigned initial;  // gen when the worker was created: it must not miss a job posted before it first runs
-} slot_t;
-
-static slot_t g_slots[MAX_THREADS];
 static pthread_mutex_t g_dispatch = PTHREAD_MUTEX_INITIALIZER;  // one parallel call at a time
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;      // guards sleeping and waking
 static pthread_cond_t g_wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
-static int g_started = 0;   // worker threads alive; caller threads are not counted
-static atomic_int g_threads = 1;  // parts per parallel call, the caller included
-static atomic_int g_left;
+static int g_started = 0;          // worker threads alive; caller threads are not counted
+static atomic_int g_threads = 1;   // threads a parallel call may use, the caller included
+static atomic_uint g_gen = 1;      // bumped for every parallel call
+static atomic_uint g_open = 0;     // gen of the call still handing out parts; 0 once all are claimed
+static atomic_int g_next;          // next part to claim
+static atomic_int g_active = 0;    // workers inside a call
+static unsigned g_initial[MAX_THREADS];  // g_gen when each worker was created
 static part_fn g_fn;
 static void *g_ctx;
 static int g_parts;
 
+static void claim_parts(void) {
+  for (;;) {
+    int p = atomic_fetch_add(&g_next, 1);
+    if (p >= g_parts) return;
+    g_fn(g_ctx, p, g_parts);
+  }
+}
+
 static void *pool_worker(void *arg) {
   int id = (int)(intptr_t)arg;
-  unsigned seen = g_slots[id].initial;
+  unsigned seen = g_initial[id];
   for (;;) {
     unsigned gen = seen;
     for (int i = 0; i < SPIN_POLLS; i++) {
-      gen = atomic_load_explicit(&g_slots[id].gen, memory_order_acquire);
+      gen = atomic_load(&g_gen);
       if (gen != seen) break;
       cpu_relax();
     }
     if (gen == seen) {
       pthread_mutex_lock(&g_lock);
-      while ((gen = atomic_load_explicit(&g_slots[id].gen, memory_order_acquire)) == seen) {
-        pthread_cond_wait(&g_wake, &g_lock);
-      }
+      while ((gen = atomic_load(&g_gen)) == seen) pthread_cond_wait(&g_wake, &g_lock);
       pthread_mutex_unlock(&g_lock);
     }
     seen = gen;
-    g_fn(g_ctx, id, g_parts);
-    if (atomic_fetch_sub_explicit(&g_left, 1, memory_order_acq_rel) == 1) {
+    if (id >= atomic_load(&g_threads)) continue;
+    // Announce first, then check the call is still open: the caller closes
+    // the call before waiting for g_active to drain, so either it sees this
+    // worker and waits, or this worker sees the call closed and keeps off it.
+    atomic_fetch_add(&g_active, 1);
+    if (atomic_load(&g_open) == gen) claim_parts();
+    if (atomic_fetch_sub(&g_active, 1) == 1) {
       pthread_mutex_lock(&g_lock);
-      pthread_cond_signal(&g_done);
+      pthread_cond_broadcast(&g_done);
       pthread_mutex_unlock(&g_lock);
     }
   }
   return NULL;
 }
 
-// Starts workers up to n − 1; returns how many parts calls may now use.
+// Starts workers up to n − 1; returns how many threads calls may now use.
 static int pool_grow(int n) {
   if (n < 1) n = 1;
   if (n > MAX_THREADS) n = MAX_THREADS;
@@ -109,7 +127,8 @@ static int pool_grow(int n) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    g_slots[g_started + 1].initial = atomic_load(&g_slots[g_started + 1].gen);
+    // A worker must not miss a call posted before it first runs.
+    g_initial[g_started + 1] = atomic_load(&g_gen);
     int rc = pthread_create(&t, &attr, pool_worker, (void *)(intptr_t)(g_started + 1));
     pthread_attr_destroy(&attr);
     if (rc != 0) break;
@@ -121,56 +140,61 @@ static int pool_grow(int n) {
   return n;
 }
 
-// Runs fn(ctx, p, parts) for p = 0 … parts − 1, part 0 on the calling thread,
-// with parts ≤ max_parts. `work` is the element count; below `grain` elements
-// per part the split costs more than it saves and fewer parts are used.
-static void parallel_upto(part_fn fn, void *ctx, size_t work, size_t grain, int max_parts) {
-  int parts = max_parts;
-  if (grain < 1) grain = 1;
-  if ((size_t)parts > work / grain) parts = (int)(work / grain);
-  if (parts <= 1) {
-    fn(ctx, 0, 1);
-    return;
-  }
-  pthread_mutex_lock(&g_dispatch);
-  if (parts > g_started + 1) parts = g_started + 1;
-  if (parts <= 1) {
-    pthread_mutex_unlock(&g_dispatch);
-    fn(ctx, 0, 1);
-    return;
-  }
-  g_fn = fn;
-  g_ctx = ctx;
-  g_parts = parts;
-  atomic_store_explicit(&g_left, parts - 1, memory_order_relaxed);
-  for (int p = 1; p < parts; p++) atomic_fetch_add_explicit(&g_slots[p].gen, 1, memory_order_release);
-  pthread_mutex_lock(&g_lock);
-  pthread_cond_broadcast(&g_wake);
-  pthread_mutex_unlock(&g_lock);
-  fn(ctx, 0, parts);
-  int done = 0;
-  for (int i = 0; i < SPIN_POLLS * 4; i++) {
-    if (atomic_load_explicit(&g_left, memory_order_acquire) == 0) {
-      done = 1;
-      break;
-    }
-    cpu_relax();
-  }
-  if (!done) {
-    pthread_mutex_lock(&g_lock);
-    while (atomic_load_explicit(&g_left, memory_order_acquire) != 0) pthread_cond_wait(&g_done, &g_lock);
-    pthread_mutex_unlock(&g_lock);
-  }
-  pthread_mutex_unlock(&g_dispatch);
-}
-
 static inline int threads_now(void) {
   int n = atomic_load_explicit(&g_threads, memory_order_relaxed);
   return n < 1 ? 1 : n;
 }
 
+// How many parts a call over `work` elements uses: at least `grain` elements
+// each (below that, splitting costs more than it saves), at most
+// PARTS_PER_THREAD per thread; 1 when running single-threaded.
+static int plan_parts(size_t work, size_t grain) {
+  int threads = threads_now();
+  if (threads <= 1) return 1;
+  if (grain < 1) grain = 1;
+  size_t most = (size_t)threads * PARTS_PER_THREAD;
+  size_t parts = work / grain;
+  if (parts > most) parts = most;
+  return parts < 1 ? 1 : (int)parts;
+}
+
+static void run_parts(part_fn fn, void *ctx, int parts) {
+  if (parts <= 1 || threads_now() <= 1) {
+    for (int p = 0; p < parts; p++) fn(ctx, p, parts);
+    return;
+  }
+  pthread_mutex_lock(&g_dispatch);
+  g_fn = fn;
+  g_ctx = ctx;
+  g_parts = parts;
+  atomic_store(&g_next, 0);
+  unsigned gen = atomic_load(&g_gen) + 1;
+  if (gen == 0) gen = 1;  // 0 means "closed"
+  atomic_store(&g_open, gen);
+  atomic_store(&g_gen, gen);
+  pthread_mutex_lock(&g_lock);
+  pthread_cond_broadcast(&g_wake);
+  pthread_mutex_unlock(&g_lock);
+  claim_parts();
+  atomic_store(&g_open, 0);
+  int idle = 0;
+  for (int i = 0; i < SPIN_POLLS * 4; i++) {
+    if (atomic_load(&g_active) == 0) {
+      idle = 1;
+      break;
+    }
+    cpu_relax();
+  }
+  if (!idle) {
+    pthread_mutex_lock(&g_lock);
+    while (atomic_load(&g_active) != 0) pthread_cond_wait(&g_done, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+  }
+  pthread_mutex_unlock(&g_dispatch);
+}
+
 static void parallel(part_fn fn, void *ctx, size_t work, size_t grain) {
-  parallel_upto(fn, ctx, work, grain, threads_now());
+  run_parts(fn, ctx, plan_parts(work, grain));
 }
 
 // [lo, hi) of part p of n items, cut at multiples of 16 so that no two parts
@@ -864,12 +888,12 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
     parallel(reduce_inner1_part, &ctx, outer * r, GRAIN);
   } else if ((op == R_SUM || op == R_MEAN) && outer == 1 && inner <= COL_BLOCK && r >= 64) {
     // One block of columns over many rows (a bias gradient): split the rows,
-    // each part summing into its own slice; slices of parts not granted stay zero.
-    int parts = threads_now();
+    // each part summing into its own slice, added up in part order.
+    int parts = plan_parts(r * inner, GRAIN);
     double *partial = calloc((size_t)parts * inner, sizeof(double));
     if (!partial) FAIL("reduce: out of memory");
     colsum_ctx cc = {x, r, inner, partial};
-    parallel_upto(colsum_rows_part, &cc, r * inner, GRAIN, parts);
+    run_parts(colsum_rows_part, &cc, parts);
     for (size_t j = 0; j < inner; j++) {
       double s = 0;
       for (int p = 0; p < parts; p++) s += partial[(size_t)p * inner + j];
@@ -924,7 +948,7 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
   if (cols == 0) FAIL("layerNormGrad: zero columns");
   if (dylen < n || xlen < n || dxlen < n || (y && ylen < n) || glen < cols || mlen < rows || rlen < rows || dglen < cols || dblen < cols)
     FAIL("layerNormGrad: array too short");
-  int parts = threads_now();
+  int parts = plan_parts(n, GRAIN);
   double *partial = calloc((size_t)parts * 2 * cols, sizeof(double));
   float *scratch = malloc((size_t)parts * 2 * cols * sizeof(float));
   if (!partial || !scratch) {
@@ -933,9 +957,8 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
     FAIL("layerNormGrad: out of memory");
   }
   lng_ctx ctx = {dy, x, gamma, mean, rstd, y, dx, partial, scratch, rows, cols};
-  parallel_upto(lng_part, &ctx, n, GRAIN, parts);
+  run_parts(lng_part, &ctx, parts);
   free(scratch);
-  // Parts not granted left their slices at zero, so summing all is exact.
   for (size_t j = 0; j < cols; j++) {
     double sg = 0, sb = 0;
     for (int p = 0; p < parts; p++) {
