@@ -10,6 +10,7 @@
 
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../shared/tensor/backend.ts';
 import type { Scalar, TF, Tensor, Tensor2D, Variable } from '../shared/tensor/backend.ts';
@@ -54,6 +55,8 @@ export interface TensorBench {
   torch: TorchInfo | null;
   /** Why the PyTorch side did not run, when it did not. */
   torchSkipped?: string;
+  /** 1-minute load average before and after: other work on the machine skews both sides, PyTorch's more. */
+  loadAverage: [number, number];
   shapes: ShapeResult[];
 }
 
@@ -242,6 +245,7 @@ async function sgemmCeiling(): Promise<number | null> {
 
 export async function benchTensor(): Promise<TensorBench> {
   const reps = Math.max(1, Number(process.env.PLEARN_BENCH_REPS ?? 5));
+  const loadBefore = loadavg()[0];
   // Both sides get the same thread count, whatever the machine has.
   process.env.PLEARN_CPU_THREADS = String(THREADS);
   const { tf, detail } = await initBackend('auto');
@@ -312,7 +316,10 @@ export async function benchTensor(): Promise<TensorBench> {
       ratio: torchSamplesPerSec === null ? null : plearnSamplesPerSec / torchSamplesPerSec,
     };
   });
-  return { backend: detail, sgemmGflops, threads: THREADS, reps, torch, ...(torchSkipped ? { torchSkipped } : {}), shapes };
+  return {
+    backend: detail, sgemmGflops, threads: THREADS, reps, torch, ...(torchSkipped ? { torchSkipped } : {}),
+    loadAverage: [loadBefore, loadavg()[0]], shapes,
+  };
 }
 
 export function formatTensor(b: TensorBench): string {
@@ -324,6 +331,7 @@ export function formatTensor(b: TensorBench): string {
       ? `  PyTorch            ${b.torch.torch} (${b.torch.origin}, ${b.torch.python}), BLAS ${b.torch.blas}: ${b.torch.blasLibs.join(', ') || 'not found in maps'}, ${b.torch.threads} threads`
       : `  PyTorch            skipped: ${b.torchSkipped ?? 'unknown'}`,
     `  sgemm ceiling      ${num(b.sgemmGflops, 1)} GFLOP/s (OpenBLAS through the addon, ${b.threads} threads)`,
+    `  machine load       ${b.loadAverage[0].toFixed(2)} before, ${b.loadAverage[1].toFixed(2)} after (1-minute average; anything else running skews both sides)`,
     '',
     '  shape    batch   plearn samples/s  GFLOP/s   torch samples/s  GFLOP/s   plearn ÷ torch',
   ];

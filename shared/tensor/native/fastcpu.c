@@ -14,16 +14,13 @@
 // every piscina worker thread; the thread pool and OpenBLAS are process-wide,
 // and concurrent callers from several JS threads take turns on the pool.
 
-#define _GNU_SOURCE
 #include <node_api.h>
 #include <cblas.h>
 
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +34,7 @@
 // Compiled once per ISA level and picked at load time, so a binary built on a
 // new machine still runs on an older one (an image built elsewhere, say).
 #if defined(PLEARN_CLONES) && defined(__x86_64__) && defined(__GNUC__)
-#define HOT __attribute__((target_clones("avx512f", "avx2", "default")))
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define HOT
 #endif
