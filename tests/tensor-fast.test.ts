@@ -341,8 +341,8 @@ function autoInChild(env: Record<string, string>): { backend: string; detail: st
 }
 
 for (const [why, env, reason] of [
-  ['PLEARN_FAST_CPU=off', { PLEARN_FAST_CPU: 'off' }, /disabled by PLEARN_FAST_CPU=off/],
-  ['a missing addon', { PLEARN_FAST_CPU_ADDON: '/nonexistent/fastcpu.node' }, /addon not built \(\/nonexistent\/fastcpu\.node missing; needs a C compiler and libopenblas-dev/],
+  ['PLEARN_FAST_CPU=off', { PLEARN_FAST_CPU: 'off', PLEARN_FAST_CPU_ADDON: '' }, /disabled by PLEARN_FAST_CPU=off/],
+  ['a missing addon', { PLEARN_FAST_CPU: '', PLEARN_FAST_CPU_ADDON: '/nonexistent/fastcpu.node' }, /addon not built \(\/nonexistent\/fastcpu\.node missing; needs a C compiler and libopenblas-dev/],
 ] as const) {
   test(`fallback: with ${why}, auto picks a plain backend, warns once, and trains`, () => {
     const out = autoInChild(env);

@@ -68,7 +68,7 @@ const ADDON_FUNCTIONS: readonly (keyof FastCpuAddon)[] = [
 
 /** Where the install step puts the addon; PLEARN_FAST_CPU_ADDON overrides it (tests point it elsewhere). */
 export function addonPath(): string {
-  return process.env.PLEARN_FAST_CPU_ADDON ?? fileURLToPath(new URL('./native/build/fastcpu.node', import.meta.url));
+  return process.env.PLEARN_FAST_CPU_ADDON || fileURLToPath(new URL('./native/build/fastcpu.node', import.meta.url));
 }
 
 /** Threads for OpenBLAS and the addon's pool: PLEARN_CPU_THREADS, else every core. */
