@@ -242,6 +242,29 @@ test('fast cpu: Adam updates in place, equal to the composed update, and never t
   assert.deepEqual(res.fast[1], p0);
 });
 
+test('adam: getWeights / setWeights carry the step count and moments over to a new optimizer', { skip }, async () => {
+  const tf = await getTf();
+  await tf.setBackend('cpu-blas');
+  const g = [randn(40000), randn(40000)];
+  const run = async (split: boolean): Promise<Float32Array> => {
+    const p = tf.variable(tf.tensor1d(randn(40000).fill(0.5)));
+    let opt = adam(tf, { learningRate: 1e-2 });
+    opt.applyGradients([{ name: p.name, tensor: tf.tensor1d(g[0]) }]);
+    if (split) {
+      const next = adam(tf, { learningRate: 1e-2 });
+      await next.setWeights(await opt.getWeights());
+      opt.dispose();
+      opt = next;
+    }
+    opt.applyGradients([{ name: p.name, tensor: tf.tensor1d(g[1]) }]);
+    const out = Float32Array.from(p.dataSync());
+    opt.dispose();
+    p.dispose();
+    return out;
+  };
+  assert.deepEqual(await run(true), await run(false));
+});
+
 function trainingStep(tf: TF, spec: MlpSpec, params: Variable[], x: Tensor2D, y: Tensor2D): Tensor[] {
   const out = mlpForward(tf, spec, params, x);
   const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(mlpForward(tf, spec, params, x), y)) as Scalar, params);

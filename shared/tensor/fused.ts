@@ -89,8 +89,9 @@ export function adam(tf: TF, config: AdamConfig): AdamOptimizer {
         let state = this.moments.get(name);
         if (state === undefined) {
           state = tf.tidy(() => ({
-            m: tf.variable(tf.zerosLike(p), false, `${name}/m`),
-            v: tf.variable(tf.zerosLike(p), false, `${name}/v`),
+            // Unnamed: variable names are global, and two optimizers may train the same variable.
+            m: tf.variable(tf.zerosLike(p), false),
+            v: tf.variable(tf.zerosLike(p), false),
           }));
           this.moments.set(name, state);
         }
@@ -123,6 +124,7 @@ export function adam(tf: TF, config: AdamConfig): AdamOptimizer {
         v.dispose();
       }
       this.moments.clear();
+      super.dispose();
     }
 
     override async getWeights(): Promise<NamedTensor[]> {
@@ -131,6 +133,28 @@ export function adam(tf: TF, config: AdamConfig): AdamOptimizer {
         out.push({ name: `${name}/m`, tensor: m }, { name: `${name}/v`, tensor: v });
       }
       return out;
+    }
+
+    override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+      const rest = await this.extractIterations(weightValues);
+      const byVar = new Map<string, { m?: Tensor; v?: Tensor }>();
+      for (const { name, tensor } of rest) {
+        const cut = name.lastIndexOf('/');
+        const kind = name.slice(cut + 1);
+        if (cut < 0 || (kind !== 'm' && kind !== 'v')) throw new Error(`adam: unexpected weight ${name}`);
+        const entry = byVar.get(name.slice(0, cut)) ?? {};
+        entry[kind] = tensor;
+        byVar.set(name.slice(0, cut), entry);
+      }
+      // New variables share the given buffers (the update copies before writing in place),
+      // and are made before the old ones go, in case the weights are this optimizer's own.
+      const next = new Map<string, { m: Variable; v: Variable }>();
+      for (const [name, { m, v }] of byVar) {
+        if (!m || !v) throw new Error(`adam: weights of ${name} need both /m and /v`);
+        next.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
+      }
+      this.dispose();
+      for (const [name, state] of next) this.moments.set(name, state);
     }
 
     getConfig(): { learningRate: number; beta1: number; beta2: number; epsilon: number } {
