@@ -97,7 +97,7 @@ function plans(): StepPlan[] {
   const fitGflop = productGflop(qSpec(4, 1024), FIT_BATCH, { forward: 2, inputGrad: 'all', weightGrad: false })
     + productGflop(WORLD_MODEL, FIT_BATCH, { forward: 1, inputGrad: 'hidden', weightGrad: true });
   return [
-    ...([[2, 256, 40], [4, 1024, 8], [6, 2048, 3]] as const).map(train),
+    ...([[2, 256, 100], [4, 1024, 10], [6, 2048, 3]] as const).map(train),
     { shape: 'fit', batch: FIT_BATCH, steps: 2, gflopPerStep: fitGflop },
   ];
 }
@@ -212,6 +212,12 @@ function findTorchPython(): { python: string } | { skipped: string } {
   };
 }
 
+// OpenBLAS's idle threads keep polling for a while after each call (up to
+// ~0.1 s by default), as do OpenMP's: a pause between the two sides' timed
+// blocks keeps one side's leftover spinning off the other side's clock.
+const SETTLE_MS = 300;
+const settle = () => new Promise<void>((r) => setTimeout(r, SETTLE_MS));
+
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -288,11 +294,14 @@ export async function benchTensor(): Promise<TensorBench> {
         };
         if (rep % 2 === 0) {
           timePlearn();
+          await settle();
           await timeTorch();
         } else {
           await timeTorch();
+          await settle();
           timePlearn();
         }
+        await settle();
       }
     }
   } finally {
