@@ -163,9 +163,14 @@ function plearnStep(tf: TF, plan: StepPlan, rng: Rng): { step: () => void; dispo
 class TorchSide {
   private readonly lines: Interface;
   private readonly queue: ((line: string) => void)[] = [];
+  private exited = false;
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
     this.lines = createInterface({ input: child.stdout });
     this.lines.on('line', (l) => this.queue.shift()?.(l));
+    child.once('exit', () => (this.exited = true));
+    child.once('error', () => (this.exited = true));
+    // Writes to a process that died fail through `exit`, not as an unhandled stream error.
+    child.stdin.on('error', () => undefined);
   }
 
   static start(python: string): TorchSide {
@@ -177,6 +182,7 @@ class TorchSide {
   }
 
   ask<T>(cmd: Record<string, unknown>): Promise<T> {
+    if (this.exited) return Promise.reject(new Error('torch_bench.py is not running'));
     return new Promise<T>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`torch_bench.py exited (${code})`));
       this.child.once('exit', onExit);
@@ -191,9 +197,11 @@ class TorchSide {
   }
 
   async close(): Promise<void> {
-    this.child.stdin.write('{"cmd":"quit"}\n');
-    this.child.stdin.end();
-    await new Promise((r) => this.child.once('exit', r));
+    if (!this.exited) {
+      const gone = new Promise((r) => this.child.once('exit', r));
+      this.child.stdin.end('{"cmd":"quit"}\n');
+      await gone;
+    }
     this.lines.close();
   }
 }
@@ -279,7 +287,14 @@ export async function benchTensor(): Promise<TensorBench> {
     // Warm-up: first calls allocate, fill buffer pools and start threads.
     for (const [i, p] of all.entries()) {
       for (let k = 0; k < 2; k++) steps[i].step();
-      if (torch && torchSide) await torchSide.ask({ cmd: 'time', shape: p.shape, batch: p.batch, steps: 1, warmup: 2 });
+      if (torch && torchSide) {
+        try {
+          await torchSide.ask({ cmd: 'time', shape: p.shape, batch: p.batch, steps: 1, warmup: 2 });
+        } catch (e) {
+          torch = null;
+          torchSkipped = `torch_bench.py failed: ${e instanceof Error ? e.message : String(e)}`;
+        }
+      }
     }
     for (let rep = 0; rep < reps; rep++) {
       for (const [i, p] of all.entries()) {
@@ -290,8 +305,15 @@ export async function benchTensor(): Promise<TensorBench> {
         };
         const timeTorch = async () => {
           if (!torch || !torchSide) return;
-          const r = await torchSide.ask<{ seconds: number; steps: number }>({ cmd: 'time', shape: p.shape, batch: p.batch, steps: p.steps, warmup: 0 });
-          torchTimes[i].push(r.seconds / r.steps);
+          try {
+            const r = await torchSide.ask<{ seconds: number; steps: number }>({ cmd: 'time', shape: p.shape, batch: p.batch, steps: p.steps, warmup: 0 });
+            torchTimes[i].push(r.seconds / r.steps);
+          } catch (e) {
+            // A PyTorch failure (out of memory, a killed process) ends its side, not the bench.
+            torch = null;
+            torchSkipped = `torch_bench.py failed: ${e instanceof Error ? e.message : String(e)}`;
+            torchTimes.forEach((t) => (t.length = 0));
+          }
         };
         if (rep % 2 === 0) {
           timePlearn();
