@@ -4,11 +4,14 @@
 import { benchTabular, formatTabular } from './tabular.ts';
 import { benchContinuous, formatContinuous } from './continuous.ts';
 import { benchCluster, formatCluster } from './cluster.ts';
+import { benchTensor, formatTensor } from './tensor.ts';
 
+// A section's run may be async (the tensor section talks to a PyTorch process).
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
   tabular: { run: benchTabular, format: formatTabular as (r: never) => string },
   continuous: { run: benchContinuous, format: formatContinuous as (r: never) => string },
   cluster: { run: benchCluster, format: formatCluster as (r: never) => string },
+  tensor: { run: benchTensor, format: formatTensor as (r: never) => string },
 };
 
 const args = process.argv.slice(2);

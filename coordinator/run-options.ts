@@ -47,7 +47,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--episode-length <n>', 'qlearning episode truncation (default 100)')
     .option('--goal-family <f>', 'mountaincar: position (default) | velocity training goals')
     .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (default 200 / 31)')
-    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | wasm | cpu')
+    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | cpu-blas | wasm | cpu')
     .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (default 256)')
     .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')
     .option('--rollouts <n>', 'mountaincar/reacher: reset states per unseen-goal rollout (default 512)')

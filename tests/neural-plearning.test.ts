@@ -33,13 +33,13 @@ test('backend: importing loads no TF; cpu loads; bad requests fail clearly', asy
   assert.equal(h.backend, 'cpu');
   assert.notEqual((globalThis as { _tfengine?: unknown })._tfengine, undefined);
   const auto = await initBackend('auto');
-  // auto prefers the native bindings, then WASM (faster than the plain CPU backend), then CPU.
-  assert.ok(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(auto.backend), auto.backend);
+  // auto prefers the native bindings, then the fast CPU path, then WASM (faster than the plain CPU backend), then CPU.
+  assert.ok(['tensorflow-gpu', 'tensorflow', 'cpu-blas', 'wasm', 'cpu'].includes(auto.backend), auto.backend);
   if (auto.backend === 'wasm') assert.match(auto.detail, /skipped tensorflow-gpu: not installed; tensorflow: not installed/);
   assert.doesNotMatch(auto.detail, /\n/);
   await assert.rejects(() => initBackend('nonsense' as 'cpu'), /unknown tensor backend 'nonsense'; allowed: auto, tensorflow-gpu/);
-  if (auto.backend === 'wasm' || auto.backend === 'cpu') {
-    await assert.rejects(() => initBackend('tensorflow'), /tensor backend 'tensorflow' could not be loaded: .*allowed: auto, tensorflow-gpu, tensorflow, cpu, wasm/);
+  if (auto.backend === 'cpu-blas' || auto.backend === 'wasm' || auto.backend === 'cpu') {
+    await assert.rejects(() => initBackend('tensorflow'), /tensor backend 'tensorflow' could not be loaded: .*allowed: auto, tensorflow-gpu, tensorflow, cpu-blas, cpu, wasm/);
   }
   const wasm = await initBackend('wasm');
   assert.equal(wasm.backend, 'wasm');
