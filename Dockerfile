@@ -33,6 +33,9 @@ ARG NPM_CONFIG_REGISTRY
 ARG NODE_EXTRA_CA_CERTS
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The package's install script builds the optional fast-CPU addon from here; without a
+# compiler and OpenBLAS in the image it skips with one line and plearn uses the plain backends.
+COPY shared/tensor/native ./shared/tensor/native
 RUN npm ci --omit=dev --no-audit --no-fund \
  && test -x node_modules/.bin/tsx
 
