@@ -1,11 +1,14 @@
 // The coordinator's request handler: bytes in, bytes out, every failure an error
 // reply. The NATS service calls it per request; tests call it directly with
-// hostile bytes.
+// hostile bytes. The body's size (per operation) is checked before anything else
+// reads it, its nesting and key count before JSON.parse builds it.
 
 import type { ApiRequest } from '../shared/protocol/api.ts';
-import { ApiFailure, errorBody, MAX_REQUEST_BYTES, parseRequest } from '../shared/protocol/api.ts';
+import { ApiFailure, errorBody, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS, maxRequestBytes, parseRequest } from '../shared/protocol/api.ts';
 import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { Coordinator } from './engine.ts';
+
+const REQUEST_SHAPE = { maxDepth: MAX_REQUEST_DEPTH, maxKeys: MAX_REQUEST_KEYS };
 
 async function dispatch(c: Coordinator, req: ApiRequest): Promise<unknown> {
   switch (req.op) {
@@ -19,11 +22,12 @@ async function dispatch(c: Coordinator, req: ApiRequest): Promise<unknown> {
 
 export async function handleApi(c: Coordinator, op: string, body: Uint8Array): Promise<Uint8Array> {
   try {
-    if (body.byteLength > MAX_REQUEST_BYTES) {
-      throw new ApiFailure('bad_request', `request of ${body.byteLength} bytes exceeds the limit of ${MAX_REQUEST_BYTES}`);
+    const max = maxRequestBytes(op);
+    if (body.byteLength > max) {
+      throw new ApiFailure('bad_request', `request of ${body.byteLength} bytes exceeds the limit of ${max} (allowed: [0, ${max}])`, 'request');
     }
     // An empty body is an empty request (`list` needs nothing).
-    const parsed = body.byteLength === 0 ? {} : decodeJson(body);
+    const parsed = body.byteLength === 0 ? {} : decodeJson(body, REQUEST_SHAPE);
     return encodeJson(await dispatch(c, parseRequest(op, parsed)));
   } catch (e) {
     return encodeJson(errorBody(e));

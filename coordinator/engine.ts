@@ -9,6 +9,7 @@ import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
 import type { JobPlan, JobResult, JobSpec } from '../shared/experiments/jobs.ts';
 import { assembleResult, fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
+import { checkArtifactSize } from '../shared/protocol/limits.ts';
 import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
 import type { FailedTask, FitRecord, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
@@ -244,6 +245,8 @@ export class Coordinator {
     for (const taskId of unit.needs) {
       const bytes = await this.io(() => this.t.blobs.get(artifactBlob(id, taskId)));
       if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
+      // A store the coordinator does not control could hold anything: bound it before decoding.
+      checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
       artifacts.push(unpackBulk(bytes) as AgentArtifact);
     }
     let last = 0;

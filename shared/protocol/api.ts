@@ -1,16 +1,38 @@
 // The coordinator's public request/reply API: JSON bodies on `plearn.api.<op>`,
 // validated here so every edge (NATS service, in-process calls, tests) rejects the
 // same bad input with the same message. Replies are `{...}` or `{error: {...}}`.
+//
+// A submission is judged whole before the coordinator plans it: every option's
+// range, the layout's size, and the work and artifact sizes the job implies,
+// estimated from the spec alone (see limits.ts), so no request can make the
+// coordinator build millions of tasks or workers train for a year.
 
+import { LayoutError } from '../envs/fourrooms/layout.ts';
+import { unseenTasks } from '../envs/continuous-tasks.ts';
+import { continuousEnv } from '../experiments/continuous.ts';
+import { TRAINING_GOALS } from '../experiments/continuous-config.ts';
+import type { ContinuousConfig } from '../experiments/continuous-config.ts';
+import { resolveFourRoomsConfig } from '../experiments/fourrooms-config.ts';
+import type { FourRoomsConfig } from '../experiments/fourrooms-config.ts';
+import { seriesCheckpoints } from '../experiments/fourrooms.ts';
 import type { JobSpec } from '../experiments/jobs.ts';
-import { validateSpec } from '../experiments/jobs.ts';
+import { continuousConfigOf, fourRoomsInput, validateSpec } from '../experiments/jobs.ts';
 import { ConfigError } from '../util/validate.ts';
+import {
+  continuousArtifactBytes, LimitError, MAX_ARTIFACT_BYTES, MAX_CLOSED_FIT_WORK_PER_JOB, MAX_ENV_STEPS_PER_JOB, MAX_FIT_SAMPLES_PER_JOB, MAX_FIT_UPDATES_PER_JOB,
+  MAX_GOAL_CELLS_TEXT, MAX_LAYOUT_BYTES, MAX_LAYOUT_HEIGHT, MAX_LAYOUT_STATES, MAX_LAYOUT_WIDTH, MAX_OPTION_NAME, MAX_OPTION_STRING,
+  MAX_OPTIONS, MAX_ORACLE_WORK_PER_JOB, MAX_QUERY_BYTES, MAX_REQUEST_BYTES, MAX_TASKS_PER_JOB, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
+} from './limits.ts';
 import type { ApiOp } from './subjects.ts';
 import { API_OPS, ID_PATTERN } from './subjects.ts';
 import type { JobStatus } from './records.ts';
 
-/** Largest request body accepted (a layout file is a few kB; nothing legitimate comes near this). */
-export const MAX_REQUEST_BYTES = 256 * 1024;
+export { MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS } from './limits.ts';
+
+/** Size limit of an `op` request's body; unknown ops get the small one (they fail anyway). */
+export function maxRequestBytes(op: string): number {
+  return op === 'submit' ? MAX_REQUEST_BYTES : MAX_QUERY_BYTES;
+}
 
 export type ApiRequest =
   | { op: 'submit'; spec: JobSpec }
@@ -32,28 +54,167 @@ export class ApiFailure extends Error {
 
 const STATUSES: readonly JobStatus[] = ['running', 'fitting', 'completed', 'failed', 'cancelled'];
 
+/** Top-level fields of each op's body: anything else is a client bug worth reporting, not ignoring. */
+const BODY_FIELDS: Record<ApiOp, readonly string[]> = {
+  submit: ['experiment', 'options'], get: ['id'], cancel: ['id'], result: ['id'], list: ['status', 'limit'],
+};
+
+/** Echo of client input inside an error message: short, so a reply never grows with the request. */
+function preview(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) return typeof v;
+  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
+}
+
+function bad(message: string, field?: string): never {
+  throw new ApiFailure('bad_request', message, field);
+}
+
 function objectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiFailure('bad_request', 'request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
-function idOf(b: Record<string, unknown>): string {
-  if (typeof b.id !== 'string' || !ID_PATTERN.test(b.id)) {
-    throw new ApiFailure('bad_request', `id: expected a job id (1–64 of A–Z a–z 0–9 _ -), got ${JSON.stringify(b.id)?.slice(0, 80)}`, 'id');
+/** Refuse prototype-reaching keys at any depth (the body is at most MAX_REQUEST_DEPTH deep, so recursion is safe). */
+function rejectReservedKeys(v: unknown, path: string): void {
+  if (typeof v !== 'object' || v === null) return;
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => rejectReservedKeys(x, `${path}[${i}]`));
+    return;
   }
+  for (const k of Object.keys(v)) {
+    const at = path ? `${path}.${k}` : k;
+    if (RESERVED_KEYS.includes(k)) bad(`${at}: the key ${JSON.stringify(k)} is not allowed in requests`, at);
+    rejectReservedKeys((v as Record<string, unknown>)[k], at);
+  }
+}
+
+function idOf(b: Record<string, unknown>): string {
+  if (typeof b.id !== 'string' || !ID_PATTERN.test(b.id)) bad(`id: expected a job id (1–64 of A–Z a–z 0–9 _ -), got ${preview(b.id)}`, 'id');
   return b.id;
+}
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+const utf8 = new TextEncoder();
+
+/** Sizes of the options themselves, before any of them is interpreted. */
+function checkOptionShapes(b: Record<string, unknown>): void {
+  if (b.experiment !== undefined && (typeof b.experiment !== 'string' || b.experiment.length > 64)) {
+    bad(`experiment: expected one of fourrooms, mountaincar, reacher, got ${preview(b.experiment)}`, 'experiment');
+  }
+  const options = b.options;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return; // validateSpec names it
+  const entries = Object.entries(options);
+  if (entries.length > MAX_OPTIONS) bad(`options: ${entries.length} options exceed the limit of ${MAX_OPTIONS}`, 'options');
+  for (const [k, v] of entries) {
+    if (k.length > MAX_OPTION_NAME) bad(`options: an option name of ${k.length} characters exceeds ${MAX_OPTION_NAME}`, 'options');
+    if (typeof v !== 'string') continue;
+    const max = k === 'layoutText' ? MAX_LAYOUT_BYTES : k === 'goalCells' ? MAX_GOAL_CELLS_TEXT : MAX_OPTION_STRING;
+    const size = k === 'layoutText' ? utf8.encode(v).length : v.length;
+    if (size > max) {
+      // Layout failures are reported under the request field, as LayoutError's are; the rest under their flag names.
+      const field = k === 'layoutText' ? k : kebab(k);
+      const unit = k === 'layoutText' ? 'bytes' : 'characters';
+      bad(`${field}: ${size} ${unit} exceeds the limit of ${max} (allowed: [0, ${max}])`, field);
+    }
+  }
+}
+
+function cap(field: string, what: string, value: number, max: number, hint: string): void {
+  if (value > max) {
+    throw new LimitError(field, `${what} = ${value.toExponential(2)} exceeds the limit of ${max.toExponential(0)} per job (allowed: [0, ${max.toExponential(0)}]); ${hint}`);
+  }
+}
+
+function checkFourRoomsWork(config: FourRoomsConfig, nStates: number): void {
+  const nActions = 4;
+  const goals = 'count' in config.goals ? config.goals.count : config.goals.cells.length;
+  const k = config.goalsPerAgent ?? goals;
+  const tasks = config.seeds * Math.ceil(goals / k);
+  cap('goals-per-agent', `seeds × ⌈goals / goals-per-agent⌉ = ${config.seeds} × ${Math.ceil(goals / k)} agent tasks`, tasks,
+    MAX_TASKS_PER_JOB, 'use larger shards or fewer seeds');
+  if (config.agent === 'qlearning') {
+    cap('steps', `${tasks} agent tasks × ${config.qlearning.steps} steps`, tasks * config.qlearning.steps, MAX_ENV_STEPS_PER_JOB,
+      'lower --steps, --goals or --seeds');
+  } else {
+    cap('goals', `${config.seeds} seeds × ${goals} goals × ${nStates}³ (oracle solves)`, config.seeds * goals * nStates ** 3,
+      MAX_ORACLE_WORK_PER_JOB, 'lower --goals or --seeds, or use a smaller layout');
+  }
+  if (config.model === 'stochastic' && config.fit === 'iterative') {
+    cap('fit-steps', `${config.seeds} seeds × ${config.fitSteps} fit steps`, config.seeds * config.fitSteps, MAX_FIT_UPDATES_PER_JOB,
+      'lower --fit-steps or --seeds');
+  }
+  if (config.model === 'stochastic' && config.fit === 'closed' && config.support === 'full') {
+    cap('support', `${config.seeds} seeds × SVD of ${goals}×${nStates}`, config.seeds * goals * nStates * Math.min(goals, nStates),
+      MAX_CLOSED_FIT_WORK_PER_JOB, 'use --support local, fewer goals or fewer seeds');
+  }
+  const checkpoints = config.agent === 'qlearning' ? seriesCheckpoints(config.qlearning.steps).length : 0;
+  const artifact = tabularArtifactBytes(k, nStates, nActions, checkpoints);
+  if (artifact > MAX_ARTIFACT_BYTES) {
+    throw new LimitError('goals-per-agent', `each agent's artifact would be ~${artifact} bytes (${k} goals × ${nStates} states), over the `
+      + `artifact limit of ${MAX_ARTIFACT_BYTES} bytes; use smaller shards`);
+  }
+}
+
+function checkContinuousWork(config: ContinuousConfig): void {
+  const env = continuousEnv(config.experiment);
+  const cells = config.grid ** env.stateDim;
+  const k = config.goalsPerAgent ?? TRAINING_GOALS;
+  const solves = TRAINING_GOALS + config.seeds * unseenTasks(config.experiment).length;
+  const sweeps = viSweeps(config.viTol, config.gamma, config.viMaxIters);
+  cap('grid', `${cells} grid cells × ${env.nActions} actions × ${sweeps} sweeps × ${solves} solves (VI backups)`,
+    cells * env.nActions * sweeps * solves, MAX_VI_BACKUPS_PER_JOB, 'lower --grid, --vi-max-iters or --seeds');
+  cap('fit-steps', `${config.seeds} seeds × ${config.fitSteps} fit steps × ${config.fitBatch} batch (fit samples)`,
+    config.seeds * config.fitSteps * config.fitBatch, MAX_FIT_SAMPLES_PER_JOB, 'lower --fit-steps, --fit-batch or --seeds');
+  const artifact = continuousArtifactBytes(k, cells, env.nActions);
+  if (artifact > MAX_ARTIFACT_BYTES) {
+    throw new LimitError('goals-per-agent', `each agent's Q tables would be ~${artifact} bytes (${k} goals × ${cells} cells × ${env.nActions} actions), `
+      + `over the artifact limit of ${MAX_ARTIFACT_BYTES} bytes; use --goals-per-agent 1 or a smaller --grid`);
+  }
+}
+
+/** Resolve the spec as the coordinator will, and refuse what would be too large to plan, run or store. */
+function checkJob(spec: JobSpec): void {
+  if (spec.experiment === 'fourrooms') {
+    const { config, layout } = resolveFourRoomsConfig(fourRoomsInput(spec));
+    if (layout.width > MAX_LAYOUT_WIDTH || layout.height > MAX_LAYOUT_HEIGHT) {
+      throw new LimitError('layoutText', `the map is ${layout.width}×${layout.height} cells; allowed width [1, ${MAX_LAYOUT_WIDTH}], `
+        + `height [1, ${MAX_LAYOUT_HEIGHT}]`);
+    }
+    const nStates = layout.free.reduce((a, b) => a + b, 0);
+    if (nStates > MAX_LAYOUT_STATES) {
+      throw new LimitError('layoutText', `the map has ${nStates} free cells (states); allowed: [1, ${MAX_LAYOUT_STATES}]`);
+    }
+    checkFourRoomsWork(config, nStates);
+  } else {
+    checkContinuousWork(continuousConfigOf(spec));
+  }
 }
 
 /** Validate a decoded request body for `op`; throws ApiFailure('bad_request') naming the field. */
 export function parseRequest(op: string, body: unknown): ApiRequest {
-  if (!(API_OPS as readonly string[]).includes(op)) throw new ApiFailure('bad_request', `unknown operation ${JSON.stringify(op)}; available: ${API_OPS.join(', ')}`);
+  if (!(API_OPS as readonly string[]).includes(op)) bad(`unknown operation ${preview(op)}; available: ${API_OPS.join(', ')}`);
   const b = objectBody(body);
+  rejectReservedKeys(b, '');
+  const allowed = BODY_FIELDS[op as ApiOp];
+  for (const k of Object.keys(b)) {
+    if (!allowed.includes(k)) bad(`unknown field ${preview(k)} in a ${op} request; allowed: ${allowed.join(', ')}`, k.slice(0, 64));
+  }
   switch (op as ApiOp) {
     case 'submit':
+      checkOptionShapes(b);
       try {
-        return { op: 'submit', spec: validateSpec(b) };
+        const spec = validateSpec(b);
+        checkJob(spec);
+        return { op: 'submit', spec };
       } catch (e) {
-        if (e instanceof ConfigError) throw new ApiFailure('bad_request', e.message, e.field);
+        if (e instanceof ConfigError || e instanceof LimitError) bad(e.message, e.field);
+        if (e instanceof LayoutError) bad(e.message, 'layoutText');
         throw e;
       }
     case 'get': return { op: 'get', id: idOf(b) };
@@ -63,22 +224,32 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
       let status: JobStatus | undefined;
       if (b.status !== undefined) {
         if (typeof b.status !== 'string' || !(STATUSES as readonly string[]).includes(b.status)) {
-          throw new ApiFailure('bad_request', `status: expected one of ${STATUSES.join(', ')}`, 'status');
+          bad(`status: expected one of ${STATUSES.join(', ')}, got ${preview(b.status)}`, 'status');
         }
         status = b.status as JobStatus;
       }
       const limit = b.limit === undefined ? 100 : b.limit;
       if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        throw new ApiFailure('bad_request', 'limit: expected an integer in [1, 1000]', 'limit');
+        bad(`limit: expected an integer in [1, 1000], got ${preview(limit)}`, 'limit');
       }
       return { op: 'list', status, limit };
     }
   }
 }
 
+/** Longest message and field name in an error reply: validators quote input, and a reply must not grow with it. */
+const MAX_ERROR_MESSAGE = 1000;
+const MAX_ERROR_FIELD = 100;
+
+function reply(code: ErrorCode, message: string, field?: string): ApiError {
+  const m = message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : message;
+  return { error: { code, message: m, ...(field ? { field: field.slice(0, MAX_ERROR_FIELD) } : {}) } };
+}
+
 export function errorBody(e: unknown): ApiError {
-  if (e instanceof ApiFailure) return { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } };
-  if (e instanceof ConfigError) return { error: { code: 'bad_request', message: e.message, field: e.field } };
-  if (e instanceof SyntaxError) return { error: { code: 'bad_request', message: `malformed JSON: ${e.message}` } };
-  return { error: { code: 'internal', message: e instanceof Error ? e.message : String(e) } };
+  if (e instanceof ApiFailure) return reply(e.code, e.message, e.field);
+  if (e instanceof ConfigError || e instanceof LimitError) return reply('bad_request', e.message, e.field);
+  if (e instanceof LayoutError) return reply('bad_request', e.message, 'layoutText');
+  if (e instanceof SyntaxError) return reply('bad_request', `malformed JSON: ${e.message}`);
+  return reply('internal', e instanceof Error ? e.message : String(e));
 }
