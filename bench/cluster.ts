@@ -106,7 +106,7 @@ export async function benchCluster(): Promise<ClusterBench | { skipped: string }
     };
     await sized('fourrooms qlearning, 1 goal, 2e6 steps', { experiment: 'fourrooms', options: { goals: 1 } });
     await sized('mountaincar oracle, 1 goal, grid 200', {
-      experiment: 'mountaincar', options: { goalsPerAgent: 1, fitSteps: 5, evalStates: 100, rollouts: 4, backend: 'cpu' },
+      experiment: 'mountaincar', options: { agent: 'oracle', goalsPerAgent: 1, fitSteps: 5, evalStates: 100, rollouts: 4, backend: 'cpu' },
     });
     return { nats: `nats-server ${version}`, dispatch, artifacts };
   } finally {

@@ -1,6 +1,7 @@
 // Regenerates the continuous-world figures of the README:
-// `npm run tables:continuous [-- mountaincar|reacher] [--seeds N] [--grid N]`.
+// `npm run tables:continuous [-- mountaincar|reacher] [--agent pqn|oracle] [--seeds N] [--grid N] [run options]`.
 // MountainCar runs both goal families and reports the agreement of their world models.
+// --agent oracle (the default here) gives the oracle tables, --agent pqn the PQN ones.
 
 import { createLocalPool } from '../worker/local-pool.ts';
 import { printTables } from './tables-main.ts';
@@ -17,6 +18,10 @@ const args = process.argv.slice(2);
 const opt = (name: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
 const wanted = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 const seeds = opt('seeds') ?? '3';
+const agent = opt('agent') ?? 'oracle';
+// Any other run option passes through (e.g. --preset, --env-steps, --fit-steps).
+const PASS = ['preset', 'env-steps', 'num-envs', 'q-hidden', 'q-lr', 'her', 'fit-steps', 'fit-batch', 'fit-lr', 'seed'];
+const extra: Record<string, string | undefined> = Object.fromEntries(PASS.map((k) => [k.replace(/-(.)/g, (_m, c: string) => c.toUpperCase()), opt(k)]));
 const pool = createLocalPool();
 const f = (x: number) => (Math.abs(x) < 1e-2 ? x.toExponential(2) : x.toFixed(3));
 const pm = (s: Stat) => `${f(s.mean)} ± ${f(s.se)}`;
@@ -24,6 +29,7 @@ const pm = (s: Stat) => `${f(s.mean)} ± ${f(s.se)}`;
 function rows(label: string, r: ContinuousResult): string[] {
   const s = r.summary;
   const out = [
+    ...(s.qNmse ? [`| ${label} | Q NMSE | ${pm(s.qNmse)} |`] : []),
     `| ${label} | WM NMSE | ${pm(s.wmNmse)} (identity ${f(s.identityNmse.mean)}) |`,
     `| ${label} | WM delta NMSE | ${pm(s.wmDeltaNmse)}${s.wmDeltaNmseInterior ? ` (interior ${pm(s.wmDeltaNmseInterior)}, boundary ${pm(s.wmDeltaNmseBoundary!)})` : ''} |`,
   ];
@@ -32,7 +38,7 @@ function rows(label: string, r: ContinuousResult): string[] {
   for (const [dim, xs] of dims) out.push(`| ${label} | delta NMSE, ${dim} (mean over actions) | ${f(xs.reduce((a, b) => a + b, 0) / xs.length)} |`);
   for (const u of s.unseen) out.push(`| ${label} | ${u.label}: R* / R^WM (ratio) | ${pm(u.rStar)} / ${pm(u.rWM)} (${f(u.ratio.mean)}) |`);
   const fit = r.seeds.reduce((a, x) => a + x.fitMs, 0) / r.seeds.length / 1000;
-  out.push(`| ${label} | run time | ${(r.timing.wallMs / 1000).toFixed(0)} s wall, fit ${fit.toFixed(0)} s/seed, oracle VI ${(r.timing.oracleMs / 1000).toFixed(0)} s, ${r.backend.split(' ')[0]} |`);
+  out.push(`| ${label} | run time | ${(r.timing.wallMs / 1000).toFixed(0)} s wall, fit ${fit.toFixed(0)} s/seed, ${r.config.agent === 'oracle' ? 'oracle VI' : 'agent training'} ${(r.timing.oracleMs / 1000 / (r.config.agent === 'oracle' ? 1 : r.seeds.length)).toFixed(0)} s${r.config.agent === 'oracle' ? '' : '/seed'}, ${r.backend.split(' ')[0]} |`);
   return out;
 }
 
@@ -44,10 +50,10 @@ async function runContinuous(options: Record<string, string | undefined>, experi
 
 async function mountaincar(): Promise<string> {
   const lines = ['| run | figure | value |', '|---|---|---|'];
-  const cfgP = resolveContinuousConfig('mountaincar', { goalFamily: 'position', seeds, grid: opt('grid') });
-  const pos = await runContinuous({ goalFamily: 'position', seeds, grid: opt('grid') });
+  const cfgP = resolveContinuousConfig('mountaincar', { ...extra, agent, goalFamily: 'position', seeds, grid: opt('grid') });
+  const pos = await runContinuous({ ...extra, agent, goalFamily: 'position', seeds, grid: opt('grid') });
   lines.push(...rows('position goals', pos.result));
-  const vel = await runContinuous({ goalFamily: 'velocity', seeds, grid: opt('grid') });
+  const vel = await runContinuous({ ...extra, agent, goalFamily: 'velocity', seeds, grid: opt('grid') });
   lines.push(...rows('velocity goals', vel.result));
   const env = continuousEnv('mountaincar');
   const agree = pos.models.map((m, i) => {
@@ -59,8 +65,10 @@ async function mountaincar(): Promise<string> {
 }
 
 async function reacher(): Promise<string> {
-  const cfg = resolveContinuousConfig('reacher', { seeds, grid: opt('grid') });
-  const r = await runContinuous({ seeds, grid: opt('grid') }, 'reacher');
+  // The oracle tables were made at 31⁴ (see the README); PQN runs take their preset's grid.
+  const grid = opt('grid') ?? (agent === 'oracle' ? '31' : undefined);
+  const cfg = resolveContinuousConfig('reacher', { ...extra, agent, seeds, grid });
+  const r = await runContinuous({ ...extra, agent, seeds, grid }, 'reacher');
   return ['| run | figure | value |', '|---|---|---|', ...rows(`reacher, grid ${cfg.grid}⁴`, r.result)].join('\n');
 }
 

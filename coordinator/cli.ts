@@ -9,8 +9,10 @@ import { ApiFailure } from '../shared/protocol/api.ts';
 import { ConfigError, intIn } from '../shared/util/validate.ts';
 import { logLevelOption, UsageError } from './cli-common.ts';
 import { registerClusterCommands } from './cluster-cli.ts';
+import { registerCompare } from './compare.ts';
 import { natsFailureLine } from './nats/connect.ts';
 import { runJobLocal } from './local-run.ts';
+import { runFromCheckpoint } from './checkpoint-run.ts';
 import { writeOutputs } from './outputs.ts';
 import { ProgressBar } from './progress.ts';
 import { renderResult } from './report.ts';
@@ -22,7 +24,7 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 export interface RunOptions extends JobOptions {
-  threads?: string; out?: string; json?: boolean; logLevel: string;
+  threads?: string; out?: string; json?: boolean; logLevel: string; qCheckpoint?: string;
 }
 
 
@@ -31,14 +33,13 @@ async function runCommand(experiment: string, opts: RunOptions): Promise<number>
   const spec = await specFromOptions(experiment, opts);
   const threads = opts.threads === undefined ? undefined : intIn('threads', opts.threads, 1, 1024);
   let bar: ProgressBar | undefined;
-  const outcome = await runJobLocal(spec, {
-    threads,
-    log,
-    hooks: {
-      planned: (units) => { bar = new ProgressBar(units); log.info({ units }, 'run planned'); },
-      progress: (unit, d, n) => bar?.update(unit, d, n),
-    },
-  });
+  const hooks = {
+    planned: (units: number) => { bar = new ProgressBar(units); log.info({ units }, 'run planned'); },
+    progress: (unit: string, d: number, n: number) => bar?.update(unit, d, n),
+  };
+  const outcome = opts.qCheckpoint !== undefined
+    ? await runFromCheckpoint(spec, opts.qCheckpoint, { threads, hooks })
+    : await runJobLocal(spec, { threads, log, hooks });
   bar?.finish();
   if (opts.out) await writeOutputs(opts.out, outcome);
   process.stdout.write(opts.json ? JSON.stringify(outcome.result, null, 2) + '\n' : renderResult(outcome.result) + '\n');
@@ -55,7 +56,9 @@ export function buildProgram(): Command {
   addJobOptions(program.command('run')
     .description('Run the whole pipeline on this machine: train agents, fit the world model, evaluate on unseen tasks.'))
     .option('--threads <n>', 'worker threads (default: available cores)')
-    .option('--out <dir>', 'write result.json, world-models.json (and mse-vs-steps.csv for qlearning) into this directory')
+    .option('--out <dir>', 'write result.json and world-models.json into this directory; fourrooms qlearning adds mse-vs-steps.csv; '
+      + 'mountaincar/reacher add the weights as safetensors (world-model-seed<k>, q-network-seed<k>-agent<j>) and pictures (SVG and PNG)')
+    .option('--q-checkpoint <dir>', 'mountaincar/reacher: skip training; fit and evaluate the PQN agents saved in DIR by an earlier run with --out')
     .option('--json', 'print one JSON document to stdout instead of the text report')
     .addOption(logLevelOption())
     .action(async (experiment: string, opts: RunOptions) => {
@@ -63,6 +66,7 @@ export function buildProgram(): Command {
     });
   registerClusterCommands(program);
   registerServiceCommands(program);
+  registerCompare(program);
   return program;
 }
 

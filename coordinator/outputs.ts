@@ -1,11 +1,13 @@
 // What `--out DIR` holds, the same for `plearn run` and `plearn results`:
 // result.json (the --json document), world-models.json (each seed's fitted model),
-// and mse-vs-steps.csv for Q-learning FourRooms runs. Files appear atomically.
+// mse-vs-steps.csv for Q-learning FourRooms runs; for continuous runs the weights as
+// safetensors and the pictures. Files appear atomically.
 
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContinuousFitOutput, FourRoomsFitOutput } from '../shared/tasks/task.ts';
 import type { JobOutcome } from './local-run.ts';
+import { writeRunArtifacts } from './artifacts.ts';
 
 export async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -36,6 +38,10 @@ export async function writeOutputs(dir: string, outcome: JobOutcome): Promise<vo
   const res = outcome.result;
   await writeAtomic(join(dir, 'result.json'), JSON.stringify(res, null, 2));
   await writeAtomic(join(dir, 'world-models.json'), JSON.stringify(worldModelsJson(outcome)));
+  if (res.experiment !== 'fourrooms') {
+    // Weights in safetensors (Python loads them too): world models, and PQN agents' Q-networks.
+    await writeRunArtifacts(dir, outcome.fits as ContinuousFitOutput[], { experiment: res.experiment, config: res.config });
+  }
   if (res.experiment === 'fourrooms' && res.summary.series.length > 0) {
     const rows = ['seed,steps,wm_mse,wm_max_abs_error'];
     for (const s of res.seeds) for (const p of s.series) rows.push(`${s.seedIndex},${p.steps},${p.wmMse},${p.wmMaxAbsError}`);

@@ -52,10 +52,12 @@ export function renderContinuous(res: ContinuousResult): string {
   const c = res.config;
   const s = res.summary;
   const lines = [
-    `${c.experiment} · agent ${c.agent}${c.experiment === 'mountaincar' ? ` · ${c.goalFamily} goals` : ''} · VI grid ${c.grid}/dim`
+    `${c.experiment} · preset ${c.preset} · agent ${c.agent}${c.pqn ? ` (${c.pqn.hidden.join('×')} Q-network, ${c.pqn.envSteps} env steps, HER ${c.pqn.her})` : ''}`
+      + `${c.experiment === 'mountaincar' ? ` · ${c.goalFamily} goals` : ''} · VI grid ${c.grid}/dim`
       + ` · fit ${c.fitSteps} steps × ${c.fitBatch} (lr ${c.fitLr}) · ${c.seeds} seed(s) from ${c.seed}`,
     `backend ${res.backend}`,
     '',
+    ...(s.qNmse ? [`Q NMSE            ${pm(s.qNmse)}   (agent's Q vs Q^π of its greedy policy)`] : []),
     `WM NMSE           ${pm(s.wmNmse)}   (identity map ${pm(s.identityNmse)})`,
     `WM delta NMSE     ${pm(s.wmDeltaNmse)}   (identity map 1)`,
   ];
@@ -66,7 +68,7 @@ export function renderContinuous(res: ContinuousResult): string {
   }
   lines.push('', 'unseen goal        R*                 R^WM               R^WM/R*');
   for (const u of s.unseen) lines.push(`${u.label.padEnd(18)} ${pm(u.rStar).padEnd(18)} ${pm(u.rWM).padEnd(18)} ${pm(u.ratio)}`);
-  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (oracle VI ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
+  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (${c.agent === 'oracle' ? 'oracle VI' : 'agent training'} ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
     + `fit ${(res.seeds.reduce((a, x) => a + x.fitMs, 0) / 1000).toFixed(1)} s, eval ${(res.seeds.reduce((a, x) => a + x.evalMs, 0) / 1000).toFixed(1)} s) on ${res.timing.threads} thread(s)`);
   return lines.join('\n');
 }

@@ -88,7 +88,7 @@ describe('cluster over NATS JetStream', { skip: missing ?? false }, () => {
   });
 
   test('a MountainCar job moves network weights through the Object Store and equals `plearn run`', async () => {
-    const opts = ['mountaincar', '--grid', '25', '--goals-per-agent', '2', '--fit-steps', '40', '--fit-batch', '64',
+    const opts = ['mountaincar', '--agent', 'oracle', '--grid', '25', '--goals-per-agent', '2', '--fit-steps', '40', '--fit-batch', '64',
       '--eval-states', '200', '--rollouts', '8', '--backend', 'cpu', '--seed', '3'];
     const local = await plearn(['run', ...opts, '--json', '--out', join(dir, 'local-mc')], 180_000);
     assert.equal(local.code, 0, local.stderr);

@@ -73,7 +73,7 @@ after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); })
 
 test('tiny MountainCar run: exit 0, the --json contract, and --out writes result.json equal to stdout', async () => {
   const out = join(dir, 'mc');
-  const args = ['run', 'mountaincar', '--grid', '30', '--fit-steps', '30', '--fit-batch', '64', '--eval-states', '500',
+  const args = ['run', 'mountaincar', '--agent', 'oracle', '--grid', '30', '--fit-steps', '30', '--fit-batch', '64', '--eval-states', '500',
     '--rollouts', '32', '--json', '--out', out];
   const run = await plearn(args);
   assert.equal(run.code, 0, `exit ${run.code}; stderr:\n${run.stderr}`);
@@ -103,7 +103,7 @@ test('tiny MountainCar run: exit 0, the --json contract, and --out writes result
 });
 
 test('tiny Reacher run: exit 0, 9 × 4 perActionDim entries, ω under zero torque has no delta NMSE', async () => {
-  const run = await plearn(['run', 'reacher', '--grid', '5', '--fit-steps', '10', '--fit-batch', '32', '--eval-states', '300',
+  const run = await plearn(['run', 'reacher', '--agent', 'oracle', '--grid', '5', '--fit-steps', '10', '--fit-batch', '32', '--eval-states', '300',
     '--rollouts', '16', '--json']);
   assert.equal(run.code, 0, `exit ${run.code}; stderr:\n${run.stderr}`);
   const res = JSON.parse(run.stdout) as Result;

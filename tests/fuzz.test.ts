@@ -103,7 +103,7 @@ test('each limit is enforced at its edge with an error naming the field and the 
     [{ experiment: 'fourrooms', options: { layoutText: openLayout(200, 2) } }, 'layoutText', /200×2 cells; allowed width \[1, 128\]/],
     [{ experiment: 'fourrooms', options: { layoutText: 'x'.repeat(70_000) } }, 'layoutText', /70000 bytes exceeds the limit of 65536/],
     [{ experiment: 'mountaincar', options: { grid: 2000, viMaxIters: 1e6, viTol: 1e-14, gamma: 0.999999 } }, 'grid', /VI backups/],
-    [{ experiment: 'reacher', options: { grid: 60 } }, 'goals-per-agent', /artifact limit of 536870912 bytes/],
+    [{ experiment: 'reacher', options: { agent: 'oracle', grid: 60 } }, 'goals-per-agent', /artifact limit of 536870912 bytes/],
     [{ experiment: 'fourrooms', options: { constructor: { prototype: { polluted: 1 } } } }, 'options.constructor', /not allowed/],
   ];
   for (const [body, field, message] of cases) {

@@ -9,6 +9,7 @@ import { fitAndEvaluateSeed } from '../shared/experiments/fourrooms.ts';
 import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
 import { fitAndEvaluateContinuous, runContinuousOracleTask } from '../shared/experiments/continuous.ts';
 import type { Progress, Task, TaskOutput } from '../shared/tasks/task.ts';
+import { runContinuousPqnTask } from '../shared/tasks/continuous-pqn.ts';
 import type { BackendHandle } from '../shared/tensor/backend.ts';
 import { initBackend } from '../shared/tensor/backend.ts';
 
@@ -34,6 +35,10 @@ export async function runTask(task: Task, progress?: Progress): Promise<TaskOutp
     }
     case 'continuous-oracle':
       return runContinuousOracleTask(task, progress);
+    case 'continuous-pqn': {
+      const { tf } = await tensorBackend(task.config.backend);
+      return runContinuousPqnTask(tf, task, progress);
+    }
     case 'continuous-fit': {
       const { tf, backend: name, detail } = await tensorBackend(task.config.backend);
       // Progress: the fit is most of the work; evaluation gets the last tenth.

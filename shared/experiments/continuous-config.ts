@@ -2,13 +2,19 @@
 // validation of raw input into a typed config, for `plearn run` and the job API.
 
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
+import type { PqnConfig, PqnInput, Preset } from '../agents/pqn-config.ts';
+import { resolvePqn } from '../agents/pqn-config.ts';
 import type { BackendName } from '../tensor/backend.ts';
 import { BACKEND_NAMES } from '../tensor/backend.ts';
-import { intIn, numberIn, oneOf } from '../util/validate.ts';
+import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
 
 export interface ContinuousConfig {
   readonly experiment: ContinuousEnvName;
-  readonly agent: 'oracle';
+  /** `pqn`: trained PQN agents (SPEC §3); `oracle`: grid value iteration's Q*. */
+  readonly agent: 'pqn' | 'oracle';
+  readonly preset: Preset;
+  /** The PQN agents' settings (null for oracle agents). */
+  readonly pqn: PqnConfig | null;
   readonly goalFamily: MountainCarGoalFamily;
   /** Training goals per oracle agent (shard size); null: one agent for all goals. */
   readonly goalsPerAgent: number | null;
@@ -31,24 +37,39 @@ export interface ContinuousConfig {
   readonly rollouts: number;
 }
 
-export interface ContinuousInput {
-  agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
+export interface ContinuousInput extends PqnInput {
+  preset?: unknown; agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
   backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; viTol?: unknown; viMaxIters?: unknown;
   evalStates?: unknown; rollouts?: unknown;
 }
 
+type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>;
+
 /**
- * CPU-sized defaults. SPEC §3's paper settings (MountainCar: batch 4096 × 20 000 steps, lr 1e-4;
- * Reacher: 1024 × 1 000) need a GPU; these keep a run to minutes on 2 cores, with a larger step size.
+ * `paper`: SPEC §3–§4 exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
+ * step size for fewer steps on smaller batches, and Reacher's VI grid 21⁴ instead of 50⁴
+ * (1.4 GB of transitions and about half an hour per VI at 50⁴ on 2 cores).
  */
-const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 'agent' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>> = {
-  mountaincar: {
-    grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 3000, fitBatch: 256, fitLr: 3e-3,
-    fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
+  quick: {
+    mountaincar: {
+      grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 3000, fitBatch: 256, fitLr: 3e-3,
+      fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+    },
+    reacher: {
+      grid: 21, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
+      fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+    },
   },
-  reacher: {
-    grid: 31, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
-    fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+  paper: {
+    mountaincar: {
+      grid: 200, viTol: 1e-10, viMaxIters: 10_000, gamma: 0.99, fitSteps: 20_000, fitBatch: 4096, fitLr: 1e-4,
+      fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+    },
+    reacher: {
+      grid: 50, viTol: 1e-10, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 1024, fitLr: 1e-4,
+      fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+    },
   },
 };
 
@@ -56,14 +77,24 @@ const DEFAULTS: Record<ContinuousEnvName, Omit<ContinuousConfig, 'experiment' | 
 export const TRAINING_GOALS = 4;
 
 export function resolveContinuousConfig(experiment: ContinuousEnvName, input: ContinuousInput): ContinuousConfig {
-  const d = DEFAULTS[experiment];
+  const preset = oneOf<Preset>('preset', input.preset ?? 'quick', ['quick', 'paper']);
+  const d = DEFAULTS[preset][experiment];
   const maxGrid = experiment === 'mountaincar' ? 2000 : 60;
+  const agent = oneOf('agent', input.agent ?? 'pqn', ['pqn', 'oracle'] as const);
+  const goalFamily = experiment === 'mountaincar'
+    ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
+    : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']);
+  if (agent === 'oracle') {
+    for (const k of ['envSteps', 'numEnvs', 'qHidden', 'qLr', 'her'] as const) {
+      if (input[k] !== undefined) throw new ConfigError(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), 'applies to PQN agents only (--agent pqn)');
+    }
+  }
   return {
     experiment,
-    agent: oneOf('agent', input.agent ?? 'oracle', ['oracle'] as const),
-    goalFamily: experiment === 'mountaincar'
-      ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
-      : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']),
+    agent,
+    preset,
+    pqn: agent === 'pqn' ? resolvePqn(experiment, goalFamily, preset, input) : null,
+    goalFamily,
     goalsPerAgent: input.goalsPerAgent === undefined ? null : intIn('goals-per-agent', input.goalsPerAgent, 1, TRAINING_GOALS),
     grid: intIn('grid', input.grid ?? d.grid, 3, maxGrid),
     viTol: numberIn('vi-tol', input.viTol ?? d.viTol, 1e-14, 1),
@@ -75,7 +106,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     fitSteps: intIn('fit-steps', input.fitSteps ?? d.fitSteps, 1, 10_000_000),
     fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
     // Velocity goals (radius 0.01) give a sharper Q*: at 3e-3 their fit diverged here (WM NMSE ~800).
-    fitLr: numberIn('fit-lr', input.fitLr ?? (experiment === 'mountaincar' && input.goalFamily === 'velocity' ? 1e-3 : d.fitLr), 1e-8, 1),
+    fitLr: numberIn('fit-lr', input.fitLr ?? (preset === 'quick' && experiment === 'mountaincar' && goalFamily === 'velocity' ? 1e-3 : d.fitLr), 1e-8, 1),
     fitSchedule: d.fitSchedule,
     sampleFrom: d.sampleFrom,
     evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),

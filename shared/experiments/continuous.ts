@@ -15,7 +15,12 @@ import { worldModelError } from '../continuous/wm-metrics.ts';
 import type { WorldModelWeights } from '../plearning/neural-model.ts';
 import { DEFAULT_MODEL, makeWorldModel } from '../plearning/neural-model.ts';
 import { DEFAULT_FIT, fitWorldModel } from '../plearning/neural-fit.ts';
+import type { FitAgent } from '../plearning/neural.ts';
 import { oracleQFunction } from '../plearning/neural.ts';
+import { qNetBatchQ, qNetTensors, qNetworkQFunction } from '../agents/q-network-tf.ts';
+import type { ContinuousPqnArtifact } from '../tasks/continuous-pqn.ts';
+import { qNmse } from '../continuous/q-error.ts';
+import { observeTf } from '../continuous/tf-goals.ts';
 import type { TF } from '../tensor/backend.ts';
 import { deriveSeed, Rng } from '../util/rng.ts';
 import type { Stat } from '../util/validate.ts';
@@ -71,9 +76,14 @@ export function sampleStates(env: ContinuousEnv, from: 'uniform' | 'reset', rng:
   }
 }
 
+/** What a fit reads from an agent: oracle Q* tables or a trained Q-network. */
+export type ContinuousAgentArtifact = ContinuousOracleArtifact | ContinuousPqnArtifact;
+
 export interface ContinuousSeedResult {
   seedIndex: number;
   backend: string;
+  /** PQN agents: Q NMSE against Q^π of each agent's own greedy policy (mean over its goals), per agent in shard order. */
+  qNmse?: number[];
   wm: WmError;
   unseen: UnseenEval[];
   fitMs: number;
@@ -98,16 +108,18 @@ export function evalStatesFor(cfg: ContinuousConfig, seedIndex: number): Float64
 }
 
 export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: ContinuousConfig,
-  agents: readonly ContinuousOracleArtifact[], seedIndex: number,
+  agents: readonly ContinuousAgentArtifact[], seedIndex: number,
   onProgress?: (phase: 'fit' | 'eval', done: number, total: number) => void,
-): Promise<{ result: ContinuousSeedResult; weights: WorldModelWeights }> {
+): Promise<{ result: ContinuousSeedResult; weights: WorldModelWeights; agents?: ContinuousPqnArtifact[] }> {
   const env = continuousEnv(cfg.experiment);
   const grid = envGrid(env, cfg.grid);
   const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
   const t0 = performance.now();
   const sorted = [...agents].sort((x, y) => x.shardIndex - y.shardIndex);
-  const fitAgents = sorted.map((a) => ({
-    q: oracleQFunction(tf, grid, a.tables),
+  const fitAgents: FitAgent[] = sorted.map((a) => ({
+    q: a.kind === 'continuous-oracle'
+      ? oracleQFunction(tf, grid, a.tables)
+      : qNetworkQFunction(tf, a.weights, a.goalIndices.map((i) => goals[i]), observeTf(cfg.experiment)),
     backup: goalBackupTf(cfg.experiment, a.goalIndices.map((i) => goals[i]), reward),
   }));
   const fitRng = new Rng(deriveSeed(cfg.seed, FIT_STREAM + seedIndex));
@@ -129,17 +141,33 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   const unseen = evaluateUnseen(env, grid, predict, unseenTasks(cfg.experiment), cfg.gamma,
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, cfg.rollouts, deriveSeed(cfg.seed, EVAL_STREAM + 1000 + seedIndex),
     (d, n) => onProgress?.('eval', d, n));
+  const qErrors: number[] = [];
+  for (const a of sorted) {
+    if (a.kind !== 'continuous-pqn') continue;
+    const params = qNetTensors(tf, a.weights, false);
+    try {
+      const agentGoals = a.goalIndices.map((i) => goals[i]);
+      qErrors.push(qNmse(env, grid, agentGoals, reward, cfg.gamma, qNetBatchQ(tf, env, a.weights, agentGoals, params),
+        { tol: cfg.viTol, maxIters: cfg.viMaxIters }).nmse);
+    } finally {
+      for (const p of params) p.dispose();
+    }
+  }
   const tail = fit.losses.subarray(Math.max(0, fit.losses.length - 20));
   return {
     result: {
-      seedIndex, backend, wm, unseen, fitMs, evalMs: performance.now() - t1,
+      seedIndex, backend, ...(qErrors.length > 0 ? { qNmse: qErrors } : {}), wm, unseen, fitMs, evalMs: performance.now() - t1,
       finalLoss: tail.reduce((s, x) => s + x, 0) / tail.length,
     },
     weights: { spec: fit.model.spec, layers: fit.model.layers },
+    // Trained agents travel with the fit output, so `--out` can save them beside the model.
+    ...(sorted.some((a) => a.kind === 'continuous-pqn') ? { agents: sorted.filter((a): a is ContinuousPqnArtifact => a.kind === 'continuous-pqn') } : {}),
   };
 }
 
 export interface ContinuousSummary {
+  /** PQN agents: Q NMSE over seeds (each seed's mean over its agents). */
+  qNmse?: Stat;
   wmNmse: Stat;
   identityNmse: Stat;
   wmDeltaNmse: Stat;
@@ -169,6 +197,7 @@ export function summarizeContinuous(seeds: readonly ContinuousSeedResult[]): Con
       return { label: u.label, rStar: pick((x) => x.rStar), rWM: pick((x) => x.rWM), ratio: stat(seeds.map((s) => s.unseen[i].rWM.mean / s.unseen[i].rStar.mean)) };
     }),
   };
+  if (first.qNmse !== undefined) out.qNmse = over((s) => (s.qNmse ?? []).reduce((a, b) => a + b, 0) / Math.max(1, s.qNmse?.length ?? 0));
   if (first.wm.deltaNmseInterior !== undefined) {
     out.wmDeltaNmseInterior = over((s) => s.wm.deltaNmseInterior ?? NaN);
     out.wmDeltaNmseBoundary = over((s) => s.wm.deltaNmseBoundary ?? NaN);

@@ -7,7 +7,7 @@
 import type { ContinuousEnvName } from '../envs/continuous-tasks.ts';
 import type { AgentArtifact, AgentTask, ContinuousFitOutput, FitOutput, FitTask, FourRoomsFitOutput } from '../tasks/task.ts';
 import type { TabularAgentArtifact } from '../tasks/tabular-agent.ts';
-import type { ContinuousOracleArtifact } from './continuous.ts';
+import type { ContinuousAgentArtifact } from './continuous.ts';
 import type { ContinuousSeedResult, ContinuousSummary } from './continuous.ts';
 import { summarizeContinuous } from './continuous.ts';
 import type { ContinuousConfig, ContinuousInput } from './continuous-config.ts';
@@ -17,6 +17,7 @@ import { resolveFourRoomsConfig } from './fourrooms-config.ts';
 import type { FourRoomsSummary, SeedResult } from './fourrooms.ts';
 import { planFourRoomsTasks, summarizeFourRooms } from './fourrooms.ts';
 import { ConfigError } from '../util/validate.ts';
+import { deriveSeed } from '../util/rng.ts';
 
 export const EXPERIMENTS = ['fourrooms', 'mountaincar', 'reacher'] as const;
 export type ExperimentName = typeof EXPERIMENTS[number];
@@ -41,7 +42,7 @@ export const MAX_TASKS_PER_JOB = 100_000;
 
 const FOURROOMS_KEYS = ['layoutText', 'layoutName', 'variant', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'alphaExponent'] as const;
-const CONTINUOUS_KEYS = ['agent', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch',
+const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch',
   'fitLr', 'viTol', 'viMaxIters', 'evalStates', 'rollouts'] as const;
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
@@ -93,14 +94,32 @@ export function planJob(spec: JobSpec): JobPlan {
     plan = { config, tasks, fits };
   } else {
     const config = continuousConfigOf(spec);
-    // Oracle Q* does not depend on the seed: one set of oracle agents serves every seed's fit.
     const k = config.goalsPerAgent ?? TRAINING_GOALS;
-    const tasks: PlannedTask[] = [];
+    const shards: number[][] = [];
     for (let shard = 0; shard * k < TRAINING_GOALS; shard++) {
-      const goalIndices = Array.from({ length: Math.min(k, TRAINING_GOALS - shard * k) }, (_, i) => shard * k + i);
-      tasks.push({ taskId: `a-0-${shard}`, task: { kind: 'continuous-oracle', config, shardIndex: shard, goalIndices } });
+      shards.push(Array.from({ length: Math.min(k, TRAINING_GOALS - shard * k) }, (_, i) => shard * k + i));
     }
-    const fits = Array.from({ length: config.seeds }, (_, s) => ({ fitId: `fit-${s}`, needs: tasks.map((t) => t.taskId) }));
+    const tasks: PlannedTask[] = [];
+    let fits: JobPlan['fits'];
+    if (config.agent === 'oracle') {
+      // Oracle Q* does not depend on the seed: one set of oracle agents serves every seed's fit.
+      shards.forEach((goalIndices, shard) => {
+        tasks.push({ taskId: `a-0-${shard}`, task: { kind: 'continuous-oracle', config, shardIndex: shard, goalIndices } });
+      });
+      fits = Array.from({ length: config.seeds }, (_, s) => ({ fitId: `fit-${s}`, needs: tasks.map((t) => t.taskId) }));
+    } else {
+      for (let s = 0; s < config.seeds; s++) {
+        shards.forEach((goalIndices, shard) => {
+          tasks.push({
+            taskId: `a-${s}-${shard}`,
+            task: { kind: 'continuous-pqn', config, seedIndex: s, shardIndex: shard, goalIndices, seed: deriveSeed(config.seed, shard, s) },
+          });
+        });
+      }
+      fits = Array.from({ length: config.seeds }, (_, s) => ({
+        fitId: `fit-${s}`, needs: tasks.filter((t) => t.taskId.startsWith(`a-${s}-`)).map((t) => t.taskId),
+      }));
+    }
     plan = { config, tasks, fits };
   }
   if (plan.tasks.length > MAX_TASKS_PER_JOB) {
@@ -114,7 +133,7 @@ export function fitTaskFor(spec: JobSpec, plan: JobPlan, fitIndex: number, artif
   if (spec.experiment === 'fourrooms') {
     return { kind: 'fourrooms-fit', input: fourRoomsInput(spec), artifacts: artifacts as TabularAgentArtifact[] };
   }
-  return { kind: 'continuous-fit', config: plan.config as ContinuousConfig, seedIndex: fitIndex, agents: artifacts as ContinuousOracleArtifact[] };
+  return { kind: 'continuous-fit', config: plan.config as ContinuousConfig, seedIndex: fitIndex, agents: artifacts as ContinuousAgentArtifact[] };
 }
 
 export interface JobTiming { wallMs: number; agentMs: number; threads: number }

@@ -5,7 +5,8 @@ import type { TabularAgentArtifact, TabularAgentTask } from './tabular-agent.ts'
 import type { FourRoomsInput } from '../experiments/fourrooms-config.ts';
 import type { SeedResult } from '../experiments/fourrooms.ts';
 import type { ContinuousConfig } from '../experiments/continuous-config.ts';
-import type { ContinuousOracleArtifact, ContinuousOracleTask, ContinuousSeedResult } from '../experiments/continuous.ts';
+import type { ContinuousAgentArtifact, ContinuousOracleArtifact, ContinuousOracleTask, ContinuousSeedResult } from '../experiments/continuous.ts';
+import type { ContinuousPqnArtifact, ContinuousPqnTask } from './continuous-pqn.ts';
 import type { WorldModelWeights } from '../plearning/neural-model.ts';
 
 /** Fit and evaluate one seed's world model from its agents' artifacts. */
@@ -22,13 +23,18 @@ export interface ContinuousFitTask {
   readonly kind: 'continuous-fit';
   readonly config: ContinuousConfig;
   readonly seedIndex: number;
-  readonly agents: readonly ContinuousOracleArtifact[];
+  readonly agents: readonly ContinuousAgentArtifact[];
 }
 
-export interface ContinuousFitOutput { result: ContinuousSeedResult; weights: WorldModelWeights }
+export interface ContinuousFitOutput {
+  result: ContinuousSeedResult;
+  weights: WorldModelWeights;
+  /** The PQN agents the model was fitted from (their weights and training curves). */
+  agents?: ContinuousPqnArtifact[];
+}
 
-export type AgentTask = TabularAgentTask | ContinuousOracleTask;
-export type AgentArtifact = TabularAgentArtifact | ContinuousOracleArtifact;
+export type AgentTask = TabularAgentTask | ContinuousOracleTask | ContinuousPqnTask;
+export type AgentArtifact = TabularAgentArtifact | ContinuousOracleArtifact | ContinuousPqnArtifact;
 export type FitTask = FourRoomsFitTask | ContinuousFitTask;
 export type FitOutput = FourRoomsFitOutput | ContinuousFitOutput;
 export type Task = AgentTask | FitTask;
@@ -37,8 +43,9 @@ export type TaskOutput<T extends Task> =
   T extends TabularAgentTask ? TabularAgentArtifact
     : T extends FourRoomsFitTask ? FourRoomsFitOutput
       : T extends ContinuousOracleTask ? ContinuousOracleArtifact
-        : ContinuousFitOutput;
+        : T extends ContinuousPqnTask ? ContinuousPqnArtifact
+          : ContinuousFitOutput;
 
-export const AGENT_TASK_KINDS: readonly AgentTask['kind'][] = ['tabular-agent', 'continuous-oracle'];
+export const AGENT_TASK_KINDS: readonly AgentTask['kind'][] = ['tabular-agent', 'continuous-oracle', 'continuous-pqn'];
 
 export type Progress = (done: number, total: number) => void;

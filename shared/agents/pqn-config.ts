@@ -1,0 +1,103 @@
+// PQN hyper-parameters: the reference's ("paper", SPEC §3) and a CPU-sized
+// "quick" preset per environment, plus validation of user overrides.
+
+import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
+import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
+
+export type Preset = 'quick' | 'paper';
+export type HerStrategy = 'future' | 'random' | 'none';
+
+export interface PqnConfig {
+  /** Environment steps in all (NUM_ENVS × NUM_STEPS × updates). */
+  readonly envSteps: number;
+  readonly numEnvs: number;
+  readonly numSteps: number;
+  readonly minibatch: number;
+  readonly hidden: readonly number[];
+  /** Observation dims the Q-network reads; goal target dims it reads. */
+  readonly obsDims: readonly number[];
+  readonly goalDims: readonly number[];
+  /** RAdam learning rate, decayed linearly to lrEnd over all gradient steps. */
+  readonly lr: number;
+  readonly lrEnd: number;
+  readonly maxGradNorm: number;
+  readonly epsStart: number;
+  readonly epsFinish: number;
+  /** Fraction of the updates over which ε decays linearly. */
+  readonly epsDecay: number;
+  readonly her: HerStrategy;
+  readonly herK: number;
+  /** Environments per fresh reset state in optimistic resets (NUM_ENVS / this are drawn each step). */
+  readonly resetRatio: number;
+  /** Greedy evaluations during training, and episodes per goal at each. */
+  readonly evalPoints: number;
+  readonly evalEpisodes: number;
+}
+
+const COMMON = {
+  numSteps: 64, minibatch: 256, lrEnd: 0, maxGradNorm: 10, epsStart: 1, epsFinish: 0.1, epsDecay: 0.5,
+  herK: 4, resetRatio: 16, evalPoints: 20, evalEpisodes: 16,
+} as const;
+
+/** SPEC §3's table (the reference configs). MountainCar's goal dim follows the goal family. */
+export function paperPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
+  if (env === 'mountaincar') {
+    return {
+      ...COMMON, envSteps: 5_000_000, numEnvs: 256, hidden: [1024, 1024, 1024, 1024], obsDims: [0, 1],
+      goalDims: [family === 'velocity' ? 1 : 0], lr: 1e-4, her: 'random',
+    };
+  }
+  return {
+    ...COMMON, envSteps: 10_000_000, numEnvs: 256, hidden: [2048, 2048, 2048, 2048, 2048, 2048],
+    obsDims: [0, 1, 2, 3], goalDims: [4, 5], lr: 1e-4, her: 'future',
+  };
+}
+
+/**
+ * CPU-sized: 2 × 256 networks at a larger step size and a fraction of the steps, so one
+ * seed trains in minutes on 2 cores; the rest is the reference's.
+ */
+export function quickPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
+  const paper = paperPqn(env, family);
+  if (env === 'mountaincar') return { ...paper, envSteps: 1_000_000, numEnvs: 128, hidden: [256, 256], lr: 1e-3, evalPoints: 10 };
+  return { ...paper, envSteps: 1_000_000, numEnvs: 128, hidden: [256, 256], lr: 1e-3, evalPoints: 10 };
+}
+
+export interface PqnInput {
+  envSteps?: unknown; numEnvs?: unknown; qHidden?: unknown; qLr?: unknown; her?: unknown;
+}
+
+function hiddenList(raw: unknown): number[] {
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => Number(s.trim())) : raw;
+  if (!Array.isArray(list) || list.length < 1 || list.length > 8) throw new ConfigError('q-hidden', '1 to 8 comma-separated layer widths, e.g. 256,256');
+  return list.map((w, i) => intIn(`q-hidden[${i}]`, w, 1, 4096));
+}
+
+export function resolvePqn(env: ContinuousEnvName, family: MountainCarGoalFamily, preset: Preset, input: PqnInput): PqnConfig {
+  const base = preset === 'paper' ? paperPqn(env, family) : quickPqn(env, family);
+  const numEnvs = input.numEnvs === undefined ? base.numEnvs : intIn('num-envs', input.numEnvs, 16, 4096);
+  if (numEnvs % base.resetRatio !== 0) throw new ConfigError('num-envs', `${numEnvs} must be a multiple of ${base.resetRatio} (optimistic resets)`);
+  const cfg: PqnConfig = {
+    ...base,
+    envSteps: input.envSteps === undefined ? base.envSteps : intIn('env-steps', input.envSteps, 1, 1_000_000_000),
+    numEnvs,
+    hidden: input.qHidden === undefined ? base.hidden : hiddenList(input.qHidden),
+    lr: input.qLr === undefined ? base.lr : numberIn('q-lr', input.qLr, 1e-8, 1),
+    her: input.her === undefined ? base.her : oneOf<HerStrategy>('her', input.her, ['future', 'random', 'none']),
+  };
+  if (cfg.envSteps < cfg.numEnvs * cfg.numSteps) {
+    throw new ConfigError('env-steps', `${cfg.envSteps} is less than one update (num-envs ${cfg.numEnvs} × ${cfg.numSteps} steps)`);
+  }
+  if ((cfg.numEnvs * cfg.numSteps * (1 + (cfg.her === 'none' ? 0 : cfg.herK))) % cfg.minibatch !== 0) {
+    throw new ConfigError('num-envs', `rollout samples must divide into minibatches of ${cfg.minibatch}`);
+  }
+  return cfg;
+}
+
+/** Updates, minibatches per update and gradient steps in all. */
+export function pqnCounts(cfg: PqnConfig): { updates: number; minibatches: number; gradSteps: number } {
+  const updates = Math.floor(cfg.envSteps / (cfg.numEnvs * cfg.numSteps));
+  const copies = 1 + (cfg.her === 'none' ? 0 : cfg.herK);
+  const minibatches = (cfg.numEnvs * cfg.numSteps * copies) / cfg.minibatch;
+  return { updates, minibatches, gradSteps: updates * minibatches };
+}

@@ -1,0 +1,112 @@
+// The Q-network on a tensor backend: initial weights (the reference's inits),
+// variables to and from QNetWeights, input rows [obs dims, goal dims], and the
+// two views other modules need — a frozen QFunction for the P-learning fit and
+// a batch evaluator over world states for the Q error.
+
+import type { ContinuousEnv } from '../envs/continuous.ts';
+import type { ContinuousGoal } from '../envs/continuous-goals.ts';
+import type { ObserveTf } from '../continuous/tf-goals.ts';
+import type { QFunction } from '../plearning/neural.ts';
+import { selectActions } from '../plearning/neural.ts';
+import { orthogonalInit } from '../plearning/neural-model.ts';
+import type { TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend.ts';
+import { mlpForward } from '../tensor/mlp.ts';
+import type { Rng } from '../util/rng.ts';
+import type { QNetSpec, QNetWeights } from './q-network.ts';
+import { checkQNetWeights, qNetMlpSpec, qNetParamShapes } from './q-network.ts';
+
+/** Hidden kernels orthogonal with gain √2, the head with gain 1, biases 0, LayerNorm scale 1 and shift 0. */
+export function initQNet(spec: QNetSpec, rng: Rng): QNetWeights {
+  const params = qNetParamShapes(spec).map(({ name, shape }) => {
+    let data: Float32Array;
+    if (name.endsWith('.kernel')) data = orthogonalInit(rng, shape[0], shape[1], name.startsWith('head') ? 1 : Math.SQRT2);
+    else if (name.endsWith('norm.scale')) data = new Float32Array(shape[0]).fill(1);
+    else data = new Float32Array(shape[0]);
+    return { name, shape, data };
+  });
+  return { spec, params };
+}
+
+export function qNetTensors(tf: TF, w: QNetWeights, trainable: boolean): Variable[] {
+  checkQNetWeights(w);
+  return w.params.map((p) => tf.variable(tf.tensor(p.data, [...p.shape], 'float32'), trainable));
+}
+
+/** A copy of the current values of the network's variables. */
+export function qNetFromTensors(spec: QNetSpec, params: readonly Tensor[]): QNetWeights {
+  const shapes = qNetParamShapes(spec);
+  return { spec, params: shapes.map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(params[i].dataSync() as Float32Array) })) };
+}
+
+/** Writes one input row: the network's obs dims of `obs[oOff..]`, then its goal dims of `target[tOff..]`. */
+export function fillInputRow(spec: QNetSpec, obs: ArrayLike<number>, oOff: number, target: ArrayLike<number>, tOff: number, out: Float32Array, outOff: number): void {
+  let k = outOff;
+  for (let i = 0; i < spec.obsDims.length; i++) out[k++] = obs[oOff + spec.obsDims[i]];
+  for (let i = 0; i < spec.goalDims.length; i++) out[k++] = target[tOff + spec.goalDims[i]];
+}
+
+export function qNetInputDim(spec: QNetSpec): number {
+  return spec.obsDims.length + spec.goalDims.length;
+}
+
+/** Q-values for rows already laid out by fillInputRow (n × inDim): n × nActions, read back. */
+export function qValues(tf: TF, spec: QNetSpec, params: readonly Tensor[], rows: Float32Array, n: number): Float32Array {
+  const inDim = qNetInputDim(spec);
+  return tf.tidy(() => {
+    const x = tf.tensor2d(rows.subarray(0, n * inDim), [n, inDim]);
+    return mlpForward(tf, qNetMlpSpec(spec), params, x).dataSync() as Float32Array;
+  });
+}
+
+/**
+ * The agent as P-learning sees it: Q(s', ·, g) for world states, computed by lifting
+ * states to observations with TF ops (so the fit's gradient reaches ŝ') and feeding the
+ * network the goal's target dims. Goal indices index `goals`.
+ */
+export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly ContinuousGoal[], observe: ObserveTf): QFunction {
+  const spec = w.spec;
+  const params = qNetTensors(tf, w, false);
+  const mlp = qNetMlpSpec(spec);
+  const goalRows = new Float32Array(goals.length * spec.goalDims.length);
+  goals.forEach((g, i) => spec.goalDims.forEach((d, j) => { goalRows[i * spec.goalDims.length + j] = g.target[d]; }));
+  const goalTable = tf.tensor2d(goalRows, [goals.length, spec.goalDims.length]);
+  const obsIdx = tf.tensor1d(Int32Array.from(spec.obsDims), 'int32');
+  const forward = (states: Tensor2D, goalIdx: Tensor1D): Tensor2D => {
+    const obs = tf.gather(observe(tf, states), obsIdx, 1);
+    const g = tf.gather(goalTable, tf.cast(goalIdx, 'int32'));
+    return mlpForward(tf, mlp, params, tf.concat([obs, g], 1) as Tensor2D);
+  };
+  return {
+    nActions: spec.nActions,
+    nGoals: goals.length,
+    values: (_tf, next, goalIdx) => forward(next, goalIdx),
+    targets: (_tf, states, actions, goalIdx) => selectActions(tf, forward(states, goalIdx), actions),
+    dispose: () => {
+      for (const p of params) p.dispose();
+      goalTable.dispose();
+      obsIdx.dispose();
+    },
+  };
+}
+
+/**
+ * Q(s, ·, g) for world states (n × env.stateDim) and one goal, into out (n × nActions):
+ * observations by the env's own observe, in chunks so huge grids stay within memory.
+ */
+export function qNetBatchQ(tf: TF, env: ContinuousEnv, w: QNetWeights, goals: readonly ContinuousGoal[], params: readonly Tensor[]):
+  (states: Float64Array, n: number, goal: number, out: Float32Array) => void {
+  const spec = w.spec;
+  const chunk = 16_384;
+  const inDim = qNetInputDim(spec);
+  const obs = new Float64Array(chunk * env.obsDim);
+  const rows = new Float32Array(chunk * inDim);
+  return (states, n, goal, out) => {
+    const target = goals[goal].target;
+    for (let s = 0; s < n; s += chunk) {
+      const m = Math.min(chunk, n - s);
+      env.observe(states.subarray(s * env.stateDim, (s + m) * env.stateDim), obs, m);
+      for (let i = 0; i < m; i++) fillInputRow(spec, obs, i * env.obsDim, target, 0, rows, i * inDim);
+      out.set(qValues(tf, spec, params, rows, m), s * spec.nActions);
+    }
+  };
+}
