@@ -22,6 +22,12 @@ const agent = opt('agent') ?? 'oracle';
 // Any other run option passes through (e.g. --preset, --env-steps, --fit-steps).
 const PASS = ['preset', 'env-steps', 'num-envs', 'q-hidden', 'q-lr', 'her', 'fit-steps', 'fit-batch', 'fit-lr', 'seed'];
 const extra: Record<string, string | undefined> = Object.fromEntries(PASS.map((k) => [k.replace(/-(.)/g, (_m, c: string) => c.toUpperCase()), opt(k)]));
+// The oracle tables of the README were made with these fit settings (the quick preset's are PQN-sized).
+if (agent === 'oracle') {
+  extra.fitSteps ??= '3000';
+  extra.fitBatch ??= '256';
+}
+const oracleLr = (lr: string) => extra.fitLr ?? (agent === 'oracle' ? lr : undefined);
 const pool = createLocalPool();
 const f = (x: number) => (Math.abs(x) < 1e-2 ? x.toExponential(2) : x.toFixed(3));
 const pm = (s: Stat) => `${f(s.mean)} ± ${f(s.se)}`;
@@ -50,10 +56,10 @@ async function runContinuous(options: Record<string, string | undefined>, experi
 
 async function mountaincar(): Promise<string> {
   const lines = ['| run | figure | value |', '|---|---|---|'];
-  const cfgP = resolveContinuousConfig('mountaincar', { ...extra, agent, goalFamily: 'position', seeds, grid: opt('grid') });
-  const pos = await runContinuous({ ...extra, agent, goalFamily: 'position', seeds, grid: opt('grid') });
+  const cfgP = resolveContinuousConfig('mountaincar', { ...extra, fitLr: oracleLr('3e-3'), agent, goalFamily: 'position', seeds, grid: opt('grid') });
+  const pos = await runContinuous({ ...extra, fitLr: oracleLr('3e-3'), agent, goalFamily: 'position', seeds, grid: opt('grid') });
   lines.push(...rows('position goals', pos.result));
-  const vel = await runContinuous({ ...extra, agent, goalFamily: 'velocity', seeds, grid: opt('grid') });
+  const vel = await runContinuous({ ...extra, fitLr: oracleLr('1e-3'), agent, goalFamily: 'velocity', seeds, grid: opt('grid') });
   lines.push(...rows('velocity goals', vel.result));
   const env = continuousEnv('mountaincar');
   const agree = pos.models.map((m, i) => {
@@ -67,8 +73,8 @@ async function mountaincar(): Promise<string> {
 async function reacher(): Promise<string> {
   // The oracle tables were made at 31⁴ (see the README); PQN runs take their preset's grid.
   const grid = opt('grid') ?? (agent === 'oracle' ? '31' : undefined);
-  const cfg = resolveContinuousConfig('reacher', { ...extra, agent, seeds, grid });
-  const r = await runContinuous({ ...extra, agent, seeds, grid }, 'reacher');
+  const cfg = resolveContinuousConfig('reacher', { ...extra, fitLr: oracleLr('3e-3'), agent, seeds, grid });
+  const r = await runContinuous({ ...extra, fitLr: oracleLr('3e-3'), agent, seeds, grid }, 'reacher');
   return ['| run | figure | value |', '|---|---|---|', ...rows(`reacher, grid ${cfg.grid}⁴`, r.result)].join('\n');
 }
 

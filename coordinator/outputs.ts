@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { ContinuousFitOutput, FourRoomsFitOutput } from '../shared/tasks/task.ts';
 import type { JobOutcome } from './local-run.ts';
 import { writeRunArtifacts } from './artifacts.ts';
+import { writePictures } from './pictures/index.ts';
+import { modelPredict } from '../shared/experiments/continuous.ts';
 
 export async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -40,7 +42,11 @@ export async function writeOutputs(dir: string, outcome: JobOutcome): Promise<vo
   await writeAtomic(join(dir, 'world-models.json'), JSON.stringify(worldModelsJson(outcome)));
   if (res.experiment !== 'fourrooms') {
     // Weights in safetensors (Python loads them too): world models, and PQN agents' Q-networks.
-    await writeRunArtifacts(dir, outcome.fits as ContinuousFitOutput[], { experiment: res.experiment, config: res.config });
+    const fits = outcome.fits as ContinuousFitOutput[];
+    await writeRunArtifacts(dir, fits, { experiment: res.experiment, config: res.config });
+    // Seed 0's model in the quiver / rollout picture; every agent's curves.
+    const curves = fits.flatMap((f) => (f.agents ?? []).map((a) => a.curves)).filter((c) => c.updateSteps.length > 0);
+    await writePictures(dir, { experiment: res.experiment, predict: modelPredict(fits[0].weights), curves: curves.length > 0 ? curves : undefined, seed: res.config.seed });
   }
   if (res.experiment === 'fourrooms' && res.summary.series.length > 0) {
     const rows = ['seed,steps,wm_mse,wm_max_abs_error'];

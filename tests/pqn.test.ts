@@ -178,3 +178,24 @@ test('a tiny PQN run is a function of its seed and records its curves', async ()
   for (let i = 0; i < a.weights.params.length; i++) assert.deepEqual(a.weights.params[i].data, b.weights.params[i].data);
   assert.notDeepEqual(a.weights.params[0].data, (await trainPqn(tf, { ...run, seed: 10 })).weights.params[0].data);
 });
+
+test('the tensor predictor evaluation uses agrees with the float64 world model to float32 precision', async () => {
+  const tf = await fastTf();
+  const { DEFAULT_MODEL, initWorldModel, tensorPredictor } = await import('../shared/plearning/neural-model.ts');
+  const { reacher } = await import('../shared/envs/reacher.ts');
+  const model = initWorldModel({ ...DEFAULT_MODEL, stateDim: 4, nActions: 9, angleDims: [0, 1], outputInitScale: 1 }, new Rng(3));
+  const n = 3000;
+  const s = new Float64Array(n * 4);
+  reacher.reset(new Rng(1), s, n);
+  const a = new Int32Array(n).map((_, i) => i % 9);
+  const want = model.predict(s, a);
+  const got = new Float64Array(n * 4);
+  tensorPredictor(tf, model, 1000)(s, a, got, n);
+  let worst = 0;
+  for (let i = 0; i < n * 4; i++) {
+    let e = Math.abs(want[i] - got[i]);
+    if (i % 4 < 2) e = Math.min(e, Math.abs(e - 2 * Math.PI));
+    worst = Math.max(worst, e);
+  }
+  assert.ok(worst < 1e-5, `max |Δ| ${worst}`);
+});

@@ -141,16 +141,50 @@ function checkTabularTask(t: Fields): void {
   if (bytes > MAX_ARTIFACT_BYTES) throw new Error(`task: its artifact would be ~${bytes} bytes, over the limit of ${MAX_ARTIFACT_BYTES}`);
 }
 
+/** PQN settings as resolvePqn produces them (pqn-config.ts), with its bounds. */
+function checkPqn(v: unknown, obsDim: number): void {
+  const p = objectAt(v, 'task.config.pqn');
+  onlyKeys(p, 'task.config.pqn', ['envSteps', 'numEnvs', 'numSteps', 'minibatch', 'hidden', 'obsDims', 'goalDims', 'lr', 'lrEnd', 'maxGradNorm',
+    'epsStart', 'epsFinish', 'epsDecay', 'her', 'herK', 'resetRatio', 'evalPoints', 'evalEpisodes']);
+  intAt(p.envSteps, 'task.config.pqn.envSteps', 1, 1_000_000_000);
+  intAt(p.numEnvs, 'task.config.pqn.numEnvs', 16, 4096);
+  intAt(p.numSteps, 'task.config.pqn.numSteps', 1, 1024);
+  intAt(p.minibatch, 'task.config.pqn.minibatch', 1, 65_536);
+  arrayAt(p.hidden, 'task.config.pqn.hidden', 1, 8).forEach((w, i) => intAt(w, `task.config.pqn.hidden[${i}]`, 1, 4096));
+  arrayAt(p.obsDims, 'task.config.pqn.obsDims', 1, obsDim).forEach((d, i) => intAt(d, `task.config.pqn.obsDims[${i}]`, 0, obsDim - 1));
+  arrayAt(p.goalDims, 'task.config.pqn.goalDims', 1, obsDim).forEach((d, i) => intAt(d, `task.config.pqn.goalDims[${i}]`, 0, obsDim - 1));
+  numberAt(p.lr, 'task.config.pqn.lr', 1e-8, 1);
+  numberAt(p.lrEnd, 'task.config.pqn.lrEnd', 0, 1);
+  numberAt(p.maxGradNorm, 'task.config.pqn.maxGradNorm', 1e-8, 1e6);
+  numberAt(p.epsStart, 'task.config.pqn.epsStart', 0, 1);
+  numberAt(p.epsFinish, 'task.config.pqn.epsFinish', 0, 1);
+  numberAt(p.epsDecay, 'task.config.pqn.epsDecay', 0, 1);
+  oneOfAt(p.her, 'task.config.pqn.her', ['future', 'random', 'none'] as const);
+  intAt(p.herK, 'task.config.pqn.herK', 0, 16);
+  intAt(p.resetRatio, 'task.config.pqn.resetRatio', 1, 4096);
+  intAt(p.evalPoints, 'task.config.pqn.evalPoints', 0, 1000);
+  intAt(p.evalEpisodes, 'task.config.pqn.evalEpisodes', 1, 1024);
+}
+
 function checkContinuousTask(t: Fields): void {
-  onlyKeys(t, 'task', ['kind', 'config', 'shardIndex', 'goalIndices']);
+  const pqn = t.kind === 'continuous-pqn';
+  onlyKeys(t, 'task', pqn ? ['kind', 'config', 'shardIndex', 'goalIndices', 'seedIndex', 'seed'] : ['kind', 'config', 'shardIndex', 'goalIndices']);
   // The oracle reads only the VI fields, but the whole config travels with the task: all of it is checked.
   const c = objectAt(t.config, 'task.config');
   const L = CONTINUOUS_OPTION_LIMITS;
-  onlyKeys(c, 'task.config', ['experiment', 'agent', 'goalFamily', 'goalsPerAgent', 'grid', 'viTol', 'viMaxIters', 'seeds', 'seed', 'gamma',
+  onlyKeys(c, 'task.config', ['experiment', 'agent', 'preset', 'pqn', 'goalFamily', 'goalsPerAgent', 'grid', 'viTol', 'viMaxIters', 'seeds', 'seed', 'gamma',
     'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'sampleFrom', 'evalStates', 'rollouts']);
   const experiment = oneOfAt(c.experiment, 'task.config.experiment', ['mountaincar', 'reacher'] as const);
   const env = experiment === 'mountaincar' ? mountainCar : reacher;
-  oneOfAt(c.agent, 'task.config.agent', ['oracle'] as const);
+  oneOfAt(c.agent, 'task.config.agent', pqn ? ['pqn'] as const : ['oracle'] as const);
+  oneOfAt(c.preset, 'task.config.preset', ['quick', 'paper'] as const);
+  if (pqn) {
+    checkPqn(c.pqn, env.obsDim);
+    intAt(t.seedIndex, 'task.seedIndex', 0, L.seeds - 1);
+    intAt(t.seed, 'task.seed', 0, 0xffffffff);
+  } else if (c.pqn !== null) {
+    throw new Error('task.config.pqn: an oracle task carries no PQN settings (null)');
+  }
   oneOfAt(c.goalFamily, 'task.config.goalFamily', experiment === 'mountaincar' ? ['position', 'velocity'] : ['position']);
   if (c.goalsPerAgent !== null) intAt(c.goalsPerAgent, 'task.config.goalsPerAgent', 1, TRAINING_GOALS);
   const grid = intAt(c.grid, 'task.config.grid', L.gridMin, L.grid[experiment]);
@@ -174,6 +208,7 @@ function checkContinuousTask(t: Fields): void {
     if (new Set(idx).size !== idx.length) throw new Error('task.goalIndices: a goal is listed twice');
     goals = idx.length;
   }
+  if (pqn) return;
   const cells = grid ** env.stateDim;
   const backups = cells * env.nActions * viSweeps(tol, gamma, maxIters) * goals;
   if (backups > MAX_VI_BACKUPS_PER_JOB) throw new Error(`task.config: ~${backups.toExponential(2)} VI backups exceed the limit of ${MAX_VI_BACKUPS_PER_JOB}`);

@@ -53,7 +53,7 @@ type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' |
 const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
   quick: {
     mountaincar: {
-      grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 3000, fitBatch: 256, fitLr: 3e-3,
+      grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 15_000, fitBatch: 512, fitLr: 1e-3,
       fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
     },
     reacher: {
@@ -105,8 +105,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     backend: oneOf<BackendName | 'auto'>('backend', input.backend ?? 'auto', ['auto', ...BACKEND_NAMES]),
     fitSteps: intIn('fit-steps', input.fitSteps ?? d.fitSteps, 1, 10_000_000),
     fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
-    // Velocity goals (radius 0.01) give a sharper Q*: at 3e-3 their fit diverged here (WM NMSE ~800).
-    fitLr: numberIn('fit-lr', input.fitLr ?? (preset === 'quick' && experiment === 'mountaincar' && goalFamily === 'velocity' ? 1e-3 : d.fitLr), 1e-8, 1),
+    fitLr: numberIn('fit-lr', input.fitLr ?? d.fitLr, 1e-8, 1),
     fitSchedule: d.fitSchedule,
     sampleFrom: d.sampleFrom,
     evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),

@@ -13,7 +13,7 @@ import { goalBackupTf } from '../continuous/tf-goals.ts';
 import type { BoundaryOf, Predict, WmError } from '../continuous/wm-metrics.ts';
 import { worldModelError } from '../continuous/wm-metrics.ts';
 import type { WorldModelWeights } from '../plearning/neural-model.ts';
-import { DEFAULT_MODEL, makeWorldModel } from '../plearning/neural-model.ts';
+import { DEFAULT_MODEL, makeWorldModel, tensorPredictor } from '../plearning/neural-model.ts';
 import { DEFAULT_FIT, fitWorldModel } from '../plearning/neural-fit.ts';
 import type { FitAgent } from '../plearning/neural.ts';
 import { oracleQFunction } from '../plearning/neural.ts';
@@ -136,7 +136,7 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   }
   const fitMs = performance.now() - t0;
   const t1 = performance.now();
-  const predict = modelPredict(fit.model);
+  const predict = tensorPredictor(tf, fit.model);
   const wm = worldModelError(env, predict, evalStatesFor(cfg, seedIndex), cfg.evalStates, boundaryOf(cfg.experiment));
   const unseen = evaluateUnseen(env, grid, predict, unseenTasks(cfg.experiment), cfg.gamma,
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, cfg.rollouts, deriveSeed(cfg.seed, EVAL_STREAM + 1000 + seedIndex),

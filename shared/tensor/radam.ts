@@ -1,113 +1,238 @@
-// PQN's optimiser (SPEC §3): optax.chain(clip_by_global_norm(max), radam(lr)),
-// with optax's defaults. On the CPU backends the update runs in place over the
-// variables' own Float32Arrays (networks reach 25M parameters); elsewhere as TF ops.
+// PQN's optimiser (SPEC: "RAdam, global-norm clip 10, learning rate decayed
+// linearly"), written to reproduce
+//   optax.chain(optax.clip_by_global_norm(maxNorm), optax.radam(lr))
+// with optax's defaults (b1 0.9, b2 0.999, eps 1e-8, eps_root 0, threshold 5,
+// nesterov off); see optax/_src/transform.py `scale_by_radam` and
+// optax/transforms/_clipping.py `clip_by_global_norm`.
+//
+// Networks reach 25M parameters, so on the two CPU backends the step walks the
+// variables' own Float32Arrays once, in place: composing TF ops would allocate
+// and traverse ~10 full-size temporaries per variable per step. Other backends
+// (WASM, tfjs-node, GPU) get the same arithmetic as TF ops.
+//
+// Where the numbers can differ from optax (all below float32 resolution of the
+// result except the first item):
+// - the step scalars (bias corrections, ρ_t, the rectifier r) are computed in
+//   float64 here; under JAX's default float32 they suffer cancellation in
+//   1 − β₂ᵗ, which moves ρ_t by up to ~0.01 and r by ~0.1 % for the first
+//   rectified steps (t ≈ 6–10). Neither moves a step across the threshold
+//   for β₂ = 0.999: ρ₅ ≈ 4.996, ρ₆ ≈ 5.994 in float64, 4.99 and 6.00 in float32.
+// - on CPU the element arithmetic runs in float64 and rounds once when stored.
+// - clipping multiplies by maxNorm/‖g‖ rather than dividing by ‖g‖ and then
+//   multiplying by maxNorm (≤ 1 ulp apart).
 
 import type { NamedTensorMap, Optimizer } from '@tensorflow/tfjs';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TF, Tensor, Variable } from './backend.ts';
-import { backingArray } from './fast-cpu.ts';
+import { backingArray, FAST_CPU_BACKEND } from './fast-cpu.ts';
 
+/** tfjs-core's optimizer weight entry (not re-exported by @tensorflow/tfjs). */
 interface NamedTensor {
   name: string;
   tensor: Tensor;
 }
 
+/**
+ * The Float32Array behind `t` on either CPU backend, else undefined.
+ * fast-cpu.ts answers for cpu-blas only; the plain CPU backend stores tensors
+ * the same way (cpu-blas is a subclass of it), so the same care applies: when
+ * `owned`, a buffer that another tensor also uses is first replaced by a
+ * private copy, because TF.js shares buffers between a variable and whatever it
+ * was made or assigned from, and between clones.
+ */
+function cpuArray(tf: TF, t: Tensor, owned: boolean): Float32Array | undefined {
+  const backendName = tf.getBackend();
+  if (backendName === FAST_CPU_BACKEND) return backingArray(tf, t, owned);
+  if (backendName !== 'cpu' || t.dtype !== 'float32') return undefined;
+  const backend = tf.backend() as MathBackendCPU;
+  const values = backend.data.get(t.dataId)?.values;
+  if (!(values instanceof Float32Array)) return undefined;
+  if (!owned || backend.refCount(t.dataId) <= 1) return values;
+  // Only a variable can be re-pointed at a private copy; anything else must not be written.
+  if (!(t instanceof tf.Variable)) return undefined;
+  const copy = tf.tensor(Float32Array.from(values), t.shape, 'float32');
+  t.assign(copy);
+  copy.dispose();
+  const mine = backend.data.get(t.dataId)?.values;
+  return mine instanceof Float32Array ? mine : undefined;
+}
+
+/** √(Σ g²) over every element of every tensor, as optax.tree.norm. */
+function globalNorm(tf: TF, grads: readonly Tensor[]): number {
+  let sumSq = 0;
+  const elsewhere: Tensor[] = [];
+  for (const g of grads) {
+    const a = cpuArray(tf, g, false);
+    if (a === undefined) {
+      elsewhere.push(g);
+      continue;
+    }
+    // float64 accumulation: 25M float32 squares summed in float32 would lose digits.
+    for (let i = 0; i < a.length; i++) sumSq += a[i] * a[i];
+  }
+  if (elsewhere.length > 0) {
+    // One read-back for all of them: each is a device round trip on a GPU backend.
+    const s = tf.tidy(() => tf.addN(elsewhere.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))))));
+    sumSq += s.dataSync()[0];
+    s.dispose();
+  }
+  return Math.sqrt(sumSq);
+}
+
+/**
+ * optax.clip_by_global_norm: with ‖g‖ the norm of all gradients together,
+ * every gradient is scaled by maxNorm/‖g‖ unless ‖g‖ < maxNorm. A NaN or
+ * infinite norm therefore propagates into the gradients, as in optax, rather
+ * than being hidden.
+ *
+ * Returns new tensors either way (unclipped ones are clones, so cost no copy);
+ * the caller disposes them and, separately, the inputs. `norm` is ‖g‖ before
+ * clipping, for logging.
+ */
+export function clipByGlobalNorm(tf: TF, grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: number } {
+  if (!(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be positive, got ${maxNorm}`);
+  const norm = globalNorm(tf, grads);
+  if (norm < maxNorm) return { grads: grads.map((g) => tf.clone(g)), norm };
+  const scale = maxNorm / norm;
+  return { grads: tf.tidy(() => grads.map((g) => tf.mul(g, scale))), norm };
+}
+
 export interface RAdamConfig {
+  /** Read again at every step through `RAdamOptimizer.learningRate`, which may be reassigned. */
   readonly learningRate: number;
+  /** Decay of the first moment (optax default 0.9). */
   readonly beta1?: number;
+  /** Decay of the second moment (optax default 0.999). */
   readonly beta2?: number;
+  /** Added to √v̂ (optax default 1e-8). */
   readonly epsilon?: number;
-  /** optax's `threshold`: below this ρ_t the step is plain momentum (default 5). */
+  /** ρ_t below which the step is the bias-corrected momentum alone (optax default 5). */
   readonly threshold?: number;
 }
 
+/** A TF.js optimizer whose learning rate the caller may change between steps (schedules). */
 export interface RAdamOptimizer extends Optimizer {
-  /** Read at every step, so a schedule may change it between steps. */
   learningRate: number;
 }
 
-/**
- * Step size multiplier of RAdam at step t (1-based), or 0 where the variance is not
- * yet rectifiable and the update is the bias-corrected first moment alone:
- * ρ∞ = 2/(1−β₂) − 1, ρ_t = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ), r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t)).
- */
-export function radamRectifier(t: number, beta2: number, threshold: number): number {
-  const rhoInf = 2 / (1 - beta2) - 1;
-  const b2t = beta2 ** t;
-  const rhoT = rhoInf - (2 * t * b2t) / (1 - b2t);
-  if (rhoT < threshold) return 0;
-  return Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+interface Moments {
+  m: Variable;
+  v: Variable;
 }
 
 /**
- * optax.clip_by_global_norm: g ← g · max / max(‖g‖, max), ‖g‖ over all tensors together.
- * Returns new tensors (the inputs are left to the caller) and the norm before clipping.
+ * One variable's RAdam step over raw arrays. `stepScale` is lr/(1−β₁ᵗ), times
+ * r when rectified; `invBc2` is 1/(1−β₂ᵗ), unused when not rectified.
+ * A standalone function so V8 compiles one tight loop for every variable.
  */
-export function clipByGlobalNorm(tf: TF, grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: number } {
-  const norm = tf.tidy(() => Math.sqrt(grads.reduce((s, g) => s + (tf.sum(tf.square(g)).dataSync()[0]), 0)));
-  const scale = norm > maxNorm ? maxNorm / norm : 1;
-  return { grads: grads.map((g) => (scale === 1 ? tf.clone(g) : tf.mul(g, scale))), norm };
+function stepInPlace(
+  p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  beta1: number, beta2: number, rectified: boolean, stepScale: number, invBc2: number, epsilon: number,
+): void {
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  const n = p.length;
+  if (rectified) {
+    for (let i = 0; i < n; i++) {
+      const gi = g[i];
+      const mi = a1 * gi + beta1 * m[i];
+      const vi = a2 * gi * gi + beta2 * v[i];
+      m[i] = mi;
+      v[i] = vi;
+      p[i] -= (stepScale * mi) / (Math.sqrt(vi * invBc2) + epsilon);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const gi = g[i];
+      const mi = a1 * gi + beta1 * m[i];
+      m[i] = mi;
+      v[i] = a2 * gi * gi + beta2 * v[i];
+      p[i] -= stepScale * mi;
+    }
+  }
 }
 
-/** RAdam as optax.radam computes it (eps_root 0), as a tf.Optimizer. */
+function checkUnit(name: string, x: number): void {
+  if (!(x >= 0 && x < 1)) throw new RangeError(`radam: ${name} must be in [0, 1), got ${x}`);
+}
+
+/**
+ * RAdam (Liu et al. 2020) exactly as optax.scale_by_radam followed by −lr:
+ *   m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  m̂ = m/(1−β₁ᵗ),
+ *   ρ∞ = 2/(1−β₂) − 1,  ρ_t = ρ∞ − 2tβ₂ᵗ/(1−β₂ᵗ),
+ *   ρ_t ≥ threshold:  p ← p − lr · r_t m̂ / (√(v/(1−β₂ᵗ)) + ε),
+ *                     r_t = √((ρ_t−4)(ρ_t−2)ρ∞ / ((ρ∞−4)(ρ∞−2)ρ_t));
+ *   otherwise:        p ← p − lr · m̂.
+ * Both moments are updated on every step, rectified or not. With the defaults
+ * steps 1–5 are unrectified. A tf.Optimizer, so `minimize` works as usual.
+ */
 export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
   const beta1 = config.beta1 ?? 0.9;
   const beta2 = config.beta2 ?? 0.999;
   const epsilon = config.epsilon ?? 1e-8;
   const threshold = config.threshold ?? 5;
+  checkUnit('beta1', beta1);
+  checkUnit('beta2', beta2);
+  if (!(epsilon >= 0)) throw new RangeError(`radam: epsilon must be ≥ 0, got ${epsilon}`);
+  if (Number.isNaN(threshold)) throw new RangeError('radam: threshold is NaN');
+  const rhoInf = 2 / (1 - beta2) - 1;
 
   class PlearnRAdam extends tf.Optimizer implements RAdamOptimizer {
     static get className(): string {
       return 'PlearnRAdam';
     }
     learningRate = config.learningRate;
-    private readonly moments = new Map<string, { m: Variable; v: Variable }>();
+    private readonly moments = new Map<string, Moments>();
 
     applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
+      const lr = this.learningRate;
+      if (!Number.isFinite(lr)) throw new RangeError(`radam: learning rate must be finite, got ${lr}`);
       const list = Array.isArray(variableGradients)
         ? variableGradients
         : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
       const t = this.iterations + 1;
+      const b2t = beta2 ** t;
       const bc1 = 1 - beta1 ** t;
-      const bc2 = 1 - beta2 ** t;
-      const r = radamRectifier(t, beta2, threshold);
-      const lr = this.learningRate;
+      const bc2 = 1 - b2t;
+      const rho = rhoInf - (2 * t * b2t) / bc2;
+      const rectified = rho >= threshold;
+      const r = rectified ? Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho)) : 1;
       for (const { name, tensor: g } of list) {
+        // minimize() passes null for variables the loss does not depend on.
         if (g == null) continue;
         const p = tf.engine().registeredVariables[name];
         if (p === undefined) throw new Error(`radam: no variable named ${name}`);
-        let state = this.moments.get(name);
-        if (state === undefined) {
-          state = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
-          this.moments.set(name, state);
-        }
-        const pv = backingArray(tf, p, true);
-        const mv = backingArray(tf, state.m, true);
-        const vv = backingArray(tf, state.v, true);
-        const gv = backingArray(tf, g, false);
-        if (pv && mv && vv && gv && gv.length === pv.length) {
-          for (let i = 0; i < pv.length; i++) {
-            const gi = gv[i];
-            const m = beta1 * mv[i] + (1 - beta1) * gi;
-            const v = beta2 * vv[i] + (1 - beta2) * gi * gi;
-            mv[i] = m;
-            vv[i] = v;
-            const mHat = m / bc1;
-            pv[i] -= lr * (r > 0 ? (r * mHat) / (Math.sqrt(v / bc2) + epsilon) : mHat);
-          }
+        const state = this.momentsOf(name, p);
+        const pv = cpuArray(tf, p, true);
+        const mv = pv && cpuArray(tf, state.m, true);
+        const vv = mv && cpuArray(tf, state.v, true);
+        const gv = vv && cpuArray(tf, g, false);
+        if (pv && mv && vv && gv && gv.length === pv.length && mv.length === pv.length && vv.length === pv.length) {
+          stepInPlace(pv, gv, mv, vv, beta1, beta2, rectified, (lr * r) / bc1, 1 / bc2, epsilon);
           continue;
         }
         const { m, v } = state;
         tf.tidy(() => {
-          const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-          const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+          const m1 = tf.add(tf.mul(g, 1 - beta1), tf.mul(m, beta1));
+          const v1 = tf.add(tf.mul(tf.square(g), 1 - beta2), tf.mul(v, beta2));
           m.assign(m1);
           v.assign(v1);
           const mHat = tf.div(m1, bc1);
-          const step = r > 0 ? tf.mul(r, tf.div(mHat, tf.add(tf.sqrt(tf.div(v1, bc2)), epsilon))) : mHat;
-          p.assign(tf.sub(p, tf.mul(step, lr)));
+          const update = rectified ? tf.div(tf.mul(mHat, r), tf.add(tf.sqrt(tf.div(v1, bc2)), epsilon)) : mHat;
+          p.assign(tf.sub(p, tf.mul(update, lr)));
         });
       }
       this.incrementIterations();
+    }
+
+    private momentsOf(name: string, p: Variable): Moments {
+      let state = this.moments.get(name);
+      if (state === undefined) {
+        // Unnamed: variable names are global, and two optimizers may train the same variable.
+        state = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
+        this.moments.set(name, state);
+      }
+      return state;
     }
 
     override dispose(): void {
@@ -117,6 +242,48 @@ export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
       }
       this.moments.clear();
       super.dispose();
+    }
+
+    /**
+     * The step count, then `<variable>/m` and `<variable>/v` per variable. The
+     * moments are clones, which share storage until the next step (whose
+     * in-place write copies first), so they are a snapshot at no copying cost;
+     * the caller disposes every returned tensor.
+     */
+    override async getWeights(): Promise<NamedTensor[]> {
+      const out: NamedTensor[] = [await this.saveIterations()];
+      for (const [name, { m, v }] of this.moments) {
+        out.push({ name: `${name}/m`, tensor: tf.clone(m) }, { name: `${name}/v`, tensor: tf.clone(v) });
+      }
+      return out;
+    }
+
+    /** Replaces all state by what getWeights produced; the given tensors stay the caller's. */
+    override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+      const rest = await this.extractIterations(weightValues);
+      const byVar = new Map<string, { m?: Tensor; v?: Tensor }>();
+      for (const { name, tensor } of rest) {
+        const cut = name.lastIndexOf('/');
+        const kind = name.slice(cut + 1);
+        if (cut < 0 || (kind !== 'm' && kind !== 'v')) throw new Error(`radam: unexpected weight ${name}`);
+        const key = name.slice(0, cut);
+        const entry = byVar.get(key) ?? {};
+        entry[kind] = tensor;
+        byVar.set(key, entry);
+      }
+      const next = new Map<string, Moments>();
+      for (const [name, { m, v }] of byVar) {
+        if (!m || !v) throw new Error(`radam: weights of ${name} need both /m and /v`);
+        // Sharing the caller's buffers is safe: an in-place step copies a shared buffer first.
+        next.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
+      }
+      // Built before the old state goes, in case the weights given are clones of it.
+      for (const { m, v } of this.moments.values()) {
+        m.dispose();
+        v.dispose();
+      }
+      this.moments.clear();
+      for (const [name, state] of next) this.moments.set(name, state);
     }
 
     getConfig(): { learningRate: number; beta1: number; beta2: number; epsilon: number; threshold: number } {
