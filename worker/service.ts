@@ -208,10 +208,11 @@ function checkContinuousTask(t: Fields): void {
     if (new Set(idx).size !== idx.length) throw new Error('task.goalIndices: a goal is listed twice');
     goals = idx.length;
   }
-  if (pqn) return;
   const cells = grid ** env.stateDim;
+  // A PQN agent runs no VI itself, but its job's evaluation (Q NMSE, unseen goals) does, on this config.
   const backups = cells * env.nActions * viSweeps(tol, gamma, maxIters) * goals;
   if (backups > MAX_VI_BACKUPS_PER_JOB) throw new Error(`task.config: ~${backups.toExponential(2)} VI backups exceed the limit of ${MAX_VI_BACKUPS_PER_JOB}`);
+  if (pqn) return;
   const bytes = continuousArtifactBytes(goals, cells, env.nActions);
   if (bytes > MAX_ARTIFACT_BYTES) throw new Error(`task: its artifact would be ~${bytes} bytes, over the limit of ${MAX_ARTIFACT_BYTES}`);
 }
