@@ -405,7 +405,10 @@ test('writeRunArtifacts: a PQN run leaves one world model per seed and one Q-net
     const q = await readQNetFile(join(dir, qNetFileName(1, 1)));
     const { goals } = trainingGoals('mountaincar', 'velocity');
     assert.deepEqual(q.goals, [2, 3].map((i) => ({ target: Array.from(goals[i].target), mask: Array.from(goals[i].mask) })));
-    assert.deepEqual(q.extra, { seedIndex: 1, shardIndex: 1, goalIndices: [2, 3], envSteps: 1000, gradSteps: 10 });
+    assert.deepEqual(q.extra, {
+      seedIndex: 1, shardIndex: 1, goalIndices: [2, 3], envSteps: 1000, gradSteps: 10,
+      curves: { updateSteps: [], loss: [], epsilon: [], evalSteps: [], evalReturn: [], goalLabels: [] },
+    });
     assert.deepEqual(q.config, JSON.parse(JSON.stringify(config)));
     assertSameBits(q.weights.params[0].data, fits[1].agents[1].weights.params[0].data, 'agent weights');
     assert.deepEqual((await readWorldModelFiles(dir)).map((m) => m.seedIndex), [0, 1]);
