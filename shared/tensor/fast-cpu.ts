@@ -542,14 +542,16 @@ export function activeFastCpu(tf: TF): FastCpuAddon | undefined {
 }
 
 /**
- * The float32 array behind a tensor on the `cpu-blas` backend, for kernels
- * that write in place (the optimizer). `owned` first gives the tensor a
+ * The float32 array behind a tensor on the `cpu-blas` backend or the plain `cpu`
+ * one it extends (both keep tensors the same way), for kernels and loops that
+ * write in place (the optimizers). `owned` first gives the tensor a
  * private copy when its buffer is shared (TF.js shares buffers between a
  * variable and the tensor it was made or assigned from, and between clones),
  * so an in-place write never reaches another tensor.
  */
 export function backingArray(tf: TF, t: Tensor, owned: boolean): Float32Array | undefined {
-  if (tf.getBackend() !== FAST_CPU_BACKEND || t.dtype !== 'float32') return undefined;
+  const name = tf.getBackend();
+  if ((name !== FAST_CPU_BACKEND && name !== 'cpu') || t.dtype !== 'float32') return undefined;
   const backend = tf.backend() as MathBackendCPU;
   const entry = backend.data.get(t.dataId);
   if (!entry || !(entry.values instanceof Float32Array)) return undefined;

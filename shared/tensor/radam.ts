@@ -25,39 +25,13 @@
 //   multiplying by maxNorm (≤ 1 ulp apart).
 
 import type { NamedTensorMap, Optimizer } from '@tensorflow/tfjs';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { TF, Tensor, Variable } from './backend.ts';
-import { backingArray, FAST_CPU_BACKEND } from './fast-cpu.ts';
+import { backingArray } from './fast-cpu.ts';
 
 /** tfjs-core's optimizer weight entry (not re-exported by @tensorflow/tfjs). */
 interface NamedTensor {
   name: string;
   tensor: Tensor;
-}
-
-/**
- * The Float32Array behind `t` on either CPU backend, else undefined.
- * fast-cpu.ts answers for cpu-blas only; the plain CPU backend stores tensors
- * the same way (cpu-blas is a subclass of it), so the same care applies: when
- * `owned`, a buffer that another tensor also uses is first replaced by a
- * private copy, because TF.js shares buffers between a variable and whatever it
- * was made or assigned from, and between clones.
- */
-function cpuArray(tf: TF, t: Tensor, owned: boolean): Float32Array | undefined {
-  const backendName = tf.getBackend();
-  if (backendName === FAST_CPU_BACKEND) return backingArray(tf, t, owned);
-  if (backendName !== 'cpu' || t.dtype !== 'float32') return undefined;
-  const backend = tf.backend() as MathBackendCPU;
-  const values = backend.data.get(t.dataId)?.values;
-  if (!(values instanceof Float32Array)) return undefined;
-  if (!owned || backend.refCount(t.dataId) <= 1) return values;
-  // Only a variable can be re-pointed at a private copy; anything else must not be written.
-  if (!(t instanceof tf.Variable)) return undefined;
-  const copy = tf.tensor(Float32Array.from(values), t.shape, 'float32');
-  t.assign(copy);
-  copy.dispose();
-  const mine = backend.data.get(t.dataId)?.values;
-  return mine instanceof Float32Array ? mine : undefined;
 }
 
 /**
@@ -91,7 +65,7 @@ function globalNorm(tf: TF, grads: readonly Tensor[]): number {
   let sumSq = 0;
   const elsewhere: Tensor[] = [];
   for (const g of grads) {
-    const a = cpuArray(tf, g, false);
+    const a = backingArray(tf, g, false);
     if (a === undefined) {
       elsewhere.push(g);
       continue;
@@ -231,10 +205,10 @@ export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
         const p = tf.engine().registeredVariables[name];
         if (p === undefined) throw new Error(`radam: no variable named ${name}`);
         const state = this.momentsOf(name, p);
-        const pv = cpuArray(tf, p, true);
-        const mv = pv && cpuArray(tf, state.m, true);
-        const vv = mv && cpuArray(tf, state.v, true);
-        const gv = vv && cpuArray(tf, g, false);
+        const pv = backingArray(tf, p, true);
+        const mv = pv && backingArray(tf, state.m, true);
+        const vv = mv && backingArray(tf, state.v, true);
+        const gv = vv && backingArray(tf, g, false);
         if (pv && mv && vv && gv && gv.length === pv.length && mv.length === pv.length && vv.length === pv.length) {
           stepInPlace(pv, gv, mv, vv, beta1, beta2, rectified, (lr * r) / bc1, 1 / bc2, epsilon);
           continue;
