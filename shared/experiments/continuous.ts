@@ -7,7 +7,8 @@ import type { ContinuousEnvName } from '../envs/continuous-tasks.ts';
 import { trainingGoals, unseenTasks } from '../envs/continuous-tasks.ts';
 import { mountainCar, mountainCarBoundaryEvent } from '../envs/mountaincar.ts';
 import { reacher } from '../envs/reacher.ts';
-import { envGrid, evaluateUnseen, oracleQTables } from '../continuous/planning.ts';
+import { envGrid, evaluateUnseen, goalTask, gridTransitions, oracleQTables } from '../continuous/planning.ts';
+import type { Transitions } from '../continuous/grid-vi.ts';
 import type { UnseenEval } from '../continuous/planning.ts';
 import { goalBackupTf } from '../continuous/tf-goals.ts';
 import type { BoundaryOf, Predict, WmError } from '../continuous/wm-metrics.ts';
@@ -142,13 +143,16 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, cfg.rollouts, deriveSeed(cfg.seed, EVAL_STREAM + 1000 + seedIndex),
     (d, n) => onProgress?.('eval', d, n));
   const qErrors: number[] = [];
+  // One set of true-dynamics grid transitions serves every agent's Q error (only rewards differ per goal).
+  let shared: Transitions | undefined;
   for (const a of sorted) {
     if (a.kind !== 'continuous-pqn') continue;
+    shared ??= gridTransitions(env, grid, (s, act, nx, n) => env.step(s, act, nx, n), goalTask(goals[0], reward));
     const params = qNetTensors(tf, a.weights, false);
     try {
       const agentGoals = a.goalIndices.map((i) => goals[i]);
       qErrors.push(qNmse(env, grid, agentGoals, reward, cfg.gamma, qNetBatchQ(tf, env, a.weights, agentGoals, params),
-        { tol: cfg.viTol, maxIters: cfg.viMaxIters }).nmse);
+        { tol: cfg.viTol, maxIters: cfg.viMaxIters }, undefined, { transitions: shared }).nmse);
     } finally {
       for (const p of params) p.dispose();
     }
