@@ -7,7 +7,7 @@ import type { ContinuousGoal, RewardSpec } from '../envs/continuous-goals.ts';
 import type { Tensor } from '../tensor/backend.ts';
 import type { TF } from '../tensor/backend.ts';
 import type { Rng } from '../util/rng.ts';
-import { relabelReward } from './pqn-pieces.ts';
+import { argmaxRow, relabelReward } from './pqn-pieces.ts';
 import type { QNetSpec } from './q-network.ts';
 import { fillInputRow, qNetInputDim, qValues } from './q-network-tf.ts';
 
@@ -33,11 +33,7 @@ export function greedyEvaluation(tf: TF, env: ContinuousEnv, spec: QNetSpec, par
     env.observe(states, obs, n);
     for (let i = 0; i < n; i++) fillInputRow(spec, obs, i * O, goals[Math.floor(i / episodes)].target, 0, rows, i * inDim);
     const q = qValues(tf, spec, params, rows, n);
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let a = 1; a < A; a++) if (q[i * A + a] > q[i * A + best]) best = a;
-      actions[i] = best;
-    }
+    for (let i = 0; i < n; i++) actions[i] = argmaxRow(q, i * A, A);
     env.step(states, actions, next, n);
     env.observe(next, obs, n);
     let any = false;

@@ -72,6 +72,13 @@ export function optimisticResetIndices(done: Uint8Array, ratio: number, rng: Rng
   }
 }
 
+/** The first action with the largest value in row q[off … off + A). */
+export function argmaxRow(q: Float32Array, off: number, A: number): number {
+  let best = 0;
+  for (let a = 1; a < A; a++) if (q[off + a] > q[off + best]) best = a;
+  return best;
+}
+
 /** Uniform random permutation of 0 … n−1 into `out`. */
 export function permutation(rng: Rng, out: Int32Array): Int32Array {
   for (let i = 0; i < out.length; i++) out[i] = i;

@@ -14,7 +14,7 @@ import { Rng } from '../util/rng.ts';
 import type { TrainingCurves } from './curves.ts';
 import type { PqnConfig } from './pqn-config.ts';
 import { pqnCounts } from './pqn-config.ts';
-import { epsilonAt, futureStep, linearSchedule, optimisticResetIndices, permutation, relabelReward, tdTargets } from './pqn-pieces.ts';
+import { argmaxRow, epsilonAt, futureStep, linearSchedule, optimisticResetIndices, permutation, relabelReward, tdTargets } from './pqn-pieces.ts';
 import type { QNetSpec, QNetWeights } from './q-network.ts';
 import { qNetMlpSpec } from './q-network.ts';
 import { fillInputRow, initQNet, qNetFromTensors, qNetInputDim, qNetTensors, qValues } from './q-network-tf.ts';
@@ -35,12 +35,6 @@ export interface PqnResult {
   readonly curves: TrainingCurves;
   readonly envSteps: number;
   readonly gradSteps: number;
-}
-
-function argmaxRow(q: Float32Array, off: number, A: number): number {
-  let best = 0;
-  for (let a = 1; a < A; a++) if (q[off + a] > q[off + best]) best = a;
-  return best;
 }
 
 export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: number, total: number) => void): Promise<PqnResult> {
@@ -186,11 +180,7 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
         mbDone[j] = sDone[m];
       }
       const qNext = qValues(tf, spec, params, mbXn, B);
-      for (let j = 0; j < B; j++) {
-        let best = qNext[j * A];
-        for (let a = 1; a < A; a++) if (qNext[j * A + a] > best) best = qNext[j * A + a];
-        mbTarget[j] = best;
-      }
+      for (let j = 0; j < B; j++) mbTarget[j] = qNext[j * A + argmaxRow(qNext, j * A, A)];
       tdTargets(mbRew, mbDone, mbTarget, gamma, mbTarget, B);
       opt.learningRate = linearSchedule(cfg.lr, cfg.lrEnd, gradSteps, gradStep);
       lossSum += tdStep(tf, mlp, params, opt, cfg.maxGradNorm, mbXs, mbAct, mbTarget, B, inDim);
