@@ -20,12 +20,13 @@ const wanted = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 
 const seeds = opt('seeds') ?? '3';
 const agent = opt('agent') ?? 'oracle';
 // Any other run option passes through (e.g. --preset, --env-steps, --fit-steps).
-const PASS = ['preset', 'env-steps', 'num-envs', 'q-hidden', 'q-lr', 'her', 'fit-steps', 'fit-batch', 'fit-lr', 'seed'];
+const PASS = ['preset', 'env-steps', 'num-envs', 'q-hidden', 'q-lr', 'her', 'fit-steps', 'fit-batch', 'fit-lr', 'fit-terminal', 'seed'];
 const extra: Record<string, string | undefined> = Object.fromEntries(PASS.map((k) => [k.replace(/-(.)/g, (_m, c: string) => c.toUpperCase()), opt(k)]));
 // The oracle tables of the README were made with these fit settings (the quick preset's are PQN-sized).
 if (agent === 'oracle') {
   extra.fitSteps ??= '3000';
   extra.fitBatch ??= '256';
+  extra.fitTerminal ??= 'fit';
 }
 const oracleLr = (lr: string) => extra.fitLr ?? (agent === 'oracle' ? lr : undefined);
 const pool = createLocalPool();

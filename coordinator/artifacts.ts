@@ -257,15 +257,24 @@ export function worldModelFromSafetensors(bytes: Uint8Array, source = 'world mod
 // ---- Q-networks -----------------------------------------------------------------
 
 function qNetSpecJson(spec: QNetSpec): Record<string, unknown> {
-  return { obsDims: [...spec.obsDims], goalDims: [...spec.goalDims], hidden: [...spec.hidden], nActions: spec.nActions };
+  return {
+    obsDims: [...spec.obsDims], goalDims: [...spec.goalDims], hidden: [...spec.hidden], nActions: spec.nActions,
+    ...(spec.inputNorm ? { inputNorm: { shift: [...spec.inputNorm.shift], scale: [...spec.inputNorm.scale] } } : {}),
+  };
 }
 
 function parseQNetSpec(x: unknown, fail: Check): QNetSpec {
   if (!isRecord(x)) return fail('metadata spec', 'expected a JSON object');
   const obsDims = intList(x.obsDims, 'spec.obsDims', fail, 0);
   const goalDims = intList(x.goalDims, 'spec.goalDims', fail, 0);
-  if (obsDims.length + goalDims.length === 0) fail('spec', 'reads no observation or goal dims');
-  return { obsDims, goalDims, hidden: intList(x.hidden, 'spec.hidden', fail, 1), nActions: posInt(x.nActions, 'spec.nActions', fail) };
+  const cols = obsDims.length + goalDims.length;
+  if (cols === 0) fail('spec', 'reads no observation or goal dims');
+  const spec = { obsDims, goalDims, hidden: intList(x.hidden, 'spec.hidden', fail, 1), nActions: posInt(x.nActions, 'spec.nActions', fail) };
+  if (x.inputNorm === undefined) return spec;
+  if (!isRecord(x.inputNorm)) return fail('spec.inputNorm', 'expected {shift, scale}');
+  const shift = finiteList(x.inputNorm.shift, 'spec.inputNorm.shift', fail, cols);
+  const scale = finiteList(x.inputNorm.scale, 'spec.inputNorm.scale', fail, cols);
+  return { ...spec, inputNorm: { shift, scale } };
 }
 
 function parseGoals(x: unknown, spec: QNetSpec, fail: Check): { target: number[]; mask: number[] }[] {

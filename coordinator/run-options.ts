@@ -14,15 +14,16 @@ export interface JobOptions {
   seed?: string; gamma?: string; fitSteps?: string; fitLr?: string; epsilon?: string; episodeLength?: string;
   goalFamily?: string; grid?: string; backend?: string; fitBatch?: string; evalStates?: string; rollouts?: string;
   viTol?: string; preset?: string; envSteps?: string; numEnvs?: string; qHidden?: string; qLr?: string; her?: string;
+  fitTerminal?: string;
 }
 
 const FOURROOMS_ONLY: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'steps',
   'model', 'fit', 'support', 'epsilon', 'episodeLength'];
 const CONTINUOUS_ONLY: readonly (keyof JobOptions)[] = ['goalFamily', 'grid', 'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol',
-  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her'];
+  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'fitTerminal'];
 const JOB_KEYS: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'goalFamily', 'grid',
-  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her'];
+  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'fitTerminal'];
 const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export function addJobOptions(cmd: Command): Command {
@@ -35,10 +36,10 @@ export function addJobOptions(cmd: Command): Command {
     .option('--reward <family>', 'sparse (goal cell, terminating) | generic (U[0,1] reward per state)', undefined)
     .option('--agent <kind>', 'fourrooms: oracle (exact value iteration) | qlearning (default); continuous: pqn (default) | oracle (grid VI Q*)')
     .option('--preset <p>', 'mountaincar/reacher: quick (default; CPU-sized, minutes per seed) | paper (SPEC §3 exactly; a GPU\'s work)')
-    .option('--env-steps <n>', 'pqn: environment steps per agent (quick 1e6; paper 5e6 MountainCar, 1e7 Reacher)')
+    .option('--env-steps <n>', 'pqn: environment steps per agent (quick 2e6; paper 5e6 MountainCar, 1e7 Reacher)')
     .option('--num-envs <n>', 'pqn: parallel environments, a multiple of 16 (quick 128; paper 256)')
-    .option('--q-hidden <widths>', 'pqn: Q-network hidden widths, e.g. 256,256 (quick 256,256; paper 4×1024 / 6×2048)')
-    .option('--q-lr <lr>', 'pqn: RAdam learning rate, decayed linearly to 0 (quick 1e-3; paper 1e-4)')
+    .option('--q-hidden <widths>', 'pqn: Q-network hidden widths, e.g. 256,256 (quick 256,256,256; paper 4×1024 / 6×2048)')
+    .option('--q-lr <lr>', 'pqn: RAdam learning rate, decayed linearly to 0 (quick 5e-4; paper 1e-4)')
     .option('--her <s>', 'pqn: hindsight relabelling future | random | none (paper: random for MountainCar, future for Reacher; K = 4)')
     .option('--steps <n>', 'environment steps per agent for qlearning (default 2e6)')
     .option('--goals-per-agent <k>', 'goals per agent (shard size; default: all goals in one agent). Each shard × seed is one agent task')
@@ -55,7 +56,8 @@ export function addJobOptions(cmd: Command): Command {
     .option('--goal-family <f>', 'mountaincar: position (default) | velocity training goals')
     .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (quick 200 / 21; paper 200 / 50)')
     .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | cpu-blas | wasm | cpu')
-    .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (quick 256; paper 4096 / 1024)')
+    .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (quick 512 / 1024; paper 4096 / 1024)')
+    .option('--fit-terminal <mode>', 'mountaincar/reacher: samples whose state already meets the goal: skip (quick) | fit (paper, as the reference)')
     .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')
     .option('--rollouts <n>', 'mountaincar/reacher: reset states per unseen-goal rollout (default 512)')
     .option('--vi-tol <t>', 'mountaincar/reacher: VI convergence threshold on max |ΔV|');

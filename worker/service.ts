@@ -145,14 +145,22 @@ function checkTabularTask(t: Fields): void {
 function checkPqn(v: unknown, obsDim: number): void {
   const p = objectAt(v, 'task.config.pqn');
   onlyKeys(p, 'task.config.pqn', ['envSteps', 'numEnvs', 'numSteps', 'minibatch', 'hidden', 'obsDims', 'goalDims', 'lr', 'lrEnd', 'maxGradNorm',
-    'epsStart', 'epsFinish', 'epsDecay', 'her', 'herK', 'resetRatio', 'evalPoints', 'evalEpisodes']);
+    'epsStart', 'epsFinish', 'epsDecay', 'her', 'herK', 'resetRatio', 'evalPoints', 'evalEpisodes', 'inputNorm']);
   intAt(p.envSteps, 'task.config.pqn.envSteps', 1, 1_000_000_000);
   intAt(p.numEnvs, 'task.config.pqn.numEnvs', 16, 4096);
   intAt(p.numSteps, 'task.config.pqn.numSteps', 1, 1024);
   intAt(p.minibatch, 'task.config.pqn.minibatch', 1, 65_536);
   arrayAt(p.hidden, 'task.config.pqn.hidden', 1, 8).forEach((w, i) => intAt(w, `task.config.pqn.hidden[${i}]`, 1, 4096));
   arrayAt(p.obsDims, 'task.config.pqn.obsDims', 1, obsDim).forEach((d, i) => intAt(d, `task.config.pqn.obsDims[${i}]`, 0, obsDim - 1));
-  arrayAt(p.goalDims, 'task.config.pqn.goalDims', 1, obsDim).forEach((d, i) => intAt(d, `task.config.pqn.goalDims[${i}]`, 0, obsDim - 1));
+  const goalDims = arrayAt(p.goalDims, 'task.config.pqn.goalDims', 1, obsDim);
+  goalDims.forEach((d, i) => intAt(d, `task.config.pqn.goalDims[${i}]`, 0, obsDim - 1));
+  if (p.inputNorm !== undefined) {
+    const norm = objectAt(p.inputNorm, 'task.config.pqn.inputNorm');
+    onlyKeys(norm, 'task.config.pqn.inputNorm', ['shift', 'scale']);
+    const cols = (p.obsDims as unknown[]).length + goalDims.length;
+    arrayAt(norm.shift, 'task.config.pqn.inputNorm.shift', cols, cols).forEach((x, i) => numberAt(x, `task.config.pqn.inputNorm.shift[${i}]`, -1e6, 1e6));
+    arrayAt(norm.scale, 'task.config.pqn.inputNorm.scale', cols, cols).forEach((x, i) => numberAt(x, `task.config.pqn.inputNorm.scale[${i}]`, 1e-6, 1e6));
+  }
   numberAt(p.lr, 'task.config.pqn.lr', 1e-8, 1);
   numberAt(p.lrEnd, 'task.config.pqn.lrEnd', 0, 1);
   numberAt(p.maxGradNorm, 'task.config.pqn.maxGradNorm', 1e-8, 1e6);
@@ -173,7 +181,7 @@ function checkContinuousTask(t: Fields): void {
   const c = objectAt(t.config, 'task.config');
   const L = CONTINUOUS_OPTION_LIMITS;
   onlyKeys(c, 'task.config', ['experiment', 'agent', 'preset', 'pqn', 'goalFamily', 'goalsPerAgent', 'grid', 'viTol', 'viMaxIters', 'seeds', 'seed', 'gamma',
-    'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'sampleFrom', 'evalStates', 'rollouts']);
+    'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'fitTerminal', 'sampleFrom', 'evalStates', 'rollouts']);
   const experiment = oneOfAt(c.experiment, 'task.config.experiment', ['mountaincar', 'reacher'] as const);
   const env = experiment === 'mountaincar' ? mountainCar : reacher;
   oneOfAt(c.agent, 'task.config.agent', pqn ? ['pqn'] as const : ['oracle'] as const);
@@ -198,6 +206,7 @@ function checkContinuousTask(t: Fields): void {
   intAt(c.fitBatch, 'task.config.fitBatch', 1, L.fitBatch);
   numberAt(c.fitLr, 'task.config.fitLr', 1e-8, 1);
   oneOfAt(c.fitSchedule, 'task.config.fitSchedule', ['cosine', 'linear'] as const);
+  oneOfAt(c.fitTerminal, 'task.config.fitTerminal', ['fit', 'skip'] as const);
   oneOfAt(c.sampleFrom, 'task.config.sampleFrom', ['uniform', 'reset'] as const);
   intAt(c.evalStates, 'task.config.evalStates', 100, L.evalStates);
   intAt(c.rollouts, 'task.config.rollouts', 1, L.rollouts);

@@ -40,7 +40,10 @@ export interface PqnResult {
 export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: number, total: number) => void): Promise<PqnResult> {
   const { env, goals, reward, gamma, config: cfg } = run;
   const rng = new Rng(run.seed);
-  const spec: QNetSpec = { obsDims: cfg.obsDims, goalDims: cfg.goalDims, hidden: cfg.hidden, nActions: env.nActions };
+  const spec: QNetSpec = {
+    obsDims: cfg.obsDims, goalDims: cfg.goalDims, hidden: cfg.hidden, nActions: env.nActions,
+    ...(cfg.inputNorm ? { inputNorm: cfg.inputNorm } : {}),
+  };
   const mlp = qNetMlpSpec(spec);
   const params: Variable[] = qNetTensors(tf, initQNet(spec, rng), true);
   const opt = radam(tf, { learningRate: cfg.lr });

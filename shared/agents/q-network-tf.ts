@@ -43,6 +43,8 @@ export function fillInputRow(spec: QNetSpec, obs: ArrayLike<number>, oOff: numbe
   let k = outOff;
   for (let i = 0; i < spec.obsDims.length; i++) out[k++] = obs[oOff + spec.obsDims[i]];
   for (let i = 0; i < spec.goalDims.length; i++) out[k++] = target[tOff + spec.goalDims[i]];
+  const norm = spec.inputNorm;
+  if (norm) for (let j = 0; j < k - outOff; j++) out[outOff + j] = (out[outOff + j] - norm.shift[j]) * norm.scale[j];
 }
 
 export function qNetInputDim(spec: QNetSpec): number {
@@ -71,10 +73,15 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
   goals.forEach((g, i) => spec.goalDims.forEach((d, j) => { goalRows[i * spec.goalDims.length + j] = g.target[d]; }));
   const goalTable = tf.tensor2d(goalRows, [goals.length, spec.goalDims.length]);
   const obsIdx = tf.tensor1d(Int32Array.from(spec.obsDims), 'int32');
+  const norm = spec.inputNorm;
+  const shift = norm ? tf.tensor1d(Float32Array.from(norm.shift)) : undefined;
+  const scale = norm ? tf.tensor1d(Float32Array.from(norm.scale)) : undefined;
   const forward = (states: Tensor2D, goalIdx: Tensor1D): Tensor2D => {
     const obs = tf.gather(observe(tf, states), obsIdx, 1);
     const g = tf.gather(goalTable, tf.cast(goalIdx, 'int32'));
-    return mlpForward(tf, mlp, params, tf.concat([obs, g], 1) as Tensor2D);
+    let x = tf.concat([obs, g], 1) as Tensor2D;
+    if (shift && scale) x = tf.mul(tf.sub(x, shift), scale);
+    return mlpForward(tf, mlp, params, x);
   };
   return {
     nActions: spec.nActions,
@@ -85,6 +92,8 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
       for (const p of params) p.dispose();
       goalTable.dispose();
       obsIdx.dispose();
+      shift?.dispose();
+      scale?.dispose();
     },
   };
 }

@@ -12,6 +12,12 @@ export interface QNetSpec {
   readonly goalDims: readonly number[];
   readonly hidden: readonly number[];
   readonly nActions: number;
+  /**
+   * Per input column (obs dims, then goal dims) u = (x − shift) · scale, so a dim of
+   * small range (MountainCar's velocity, |v| ≤ 0.07) reaches the first layer at the
+   * scale of the others. Absent: raw inputs, as the reference network.
+   */
+  readonly inputNorm?: { readonly shift: readonly number[]; readonly scale: readonly number[] };
 }
 
 /** One named parameter; `shape` is [in, out] for kernels, [n] for vectors; data row-major. */

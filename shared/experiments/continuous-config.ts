@@ -30,6 +30,12 @@ export interface ContinuousConfig {
   readonly fitBatch: number;
   readonly fitLr: number;
   readonly fitSchedule: 'cosine' | 'linear';
+  /**
+   * Samples whose state already meets their goal: 'skip' leaves them out of the fit
+   * (an agent never acts there, so no Bellman equation binds its Q); 'fit' keeps them,
+   * as the reference does.
+   */
+  readonly fitTerminal: 'fit' | 'skip';
   /** Fit (and WM metric) states: uniform over the state box, or the reset distribution. */
   readonly sampleFrom: 'uniform' | 'reset';
   /** States for the WM error metrics, and reset states for the unseen-goal rollouts. */
@@ -39,7 +45,7 @@ export interface ContinuousConfig {
 
 export interface ContinuousInput extends PqnInput {
   preset?: unknown; agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
-  backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; viTol?: unknown; viMaxIters?: unknown;
+  backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; fitTerminal?: unknown; viTol?: unknown; viMaxIters?: unknown;
   evalStates?: unknown; rollouts?: unknown;
 }
 
@@ -47,28 +53,29 @@ type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' |
 
 /**
  * `paper`: SPEC §3–§4 exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
- * step size for fewer steps on smaller batches, and Reacher's VI grid 21⁴ instead of 50⁴
+ * step size for fewer steps on smaller batches, leaving out samples whose state already
+ * meets the goal, and Reacher's VI grid 21⁴ instead of 50⁴
  * (1.4 GB of transitions and about half an hour per VI at 50⁴ on 2 cores).
  */
 const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
   quick: {
     mountaincar: {
       grid: 200, viTol: 1e-8, viMaxIters: 10_000, gamma: 0.99, fitSteps: 15_000, fitBatch: 512, fitLr: 1e-3,
-      fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+      fitSchedule: 'cosine', fitTerminal: 'skip', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
     },
     reacher: {
-      grid: 21, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
-      fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+      grid: 21, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 4000, fitBatch: 1024, fitLr: 3e-3,
+      fitSchedule: 'linear', fitTerminal: 'skip', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
     },
   },
   paper: {
     mountaincar: {
       grid: 200, viTol: 1e-10, viMaxIters: 10_000, gamma: 0.99, fitSteps: 20_000, fitBatch: 4096, fitLr: 1e-4,
-      fitSchedule: 'cosine', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
+      fitSchedule: 'cosine', fitTerminal: 'fit', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
     },
     reacher: {
       grid: 50, viTol: 1e-10, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 1024, fitLr: 1e-4,
-      fitSchedule: 'linear', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+      fitSchedule: 'linear', fitTerminal: 'fit', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
     },
   },
 };
@@ -107,6 +114,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
     fitLr: numberIn('fit-lr', input.fitLr ?? d.fitLr, 1e-8, 1),
     fitSchedule: d.fitSchedule,
+    fitTerminal: oneOf('fit-terminal', input.fitTerminal ?? d.fitTerminal, ['fit', 'skip'] as const),
     sampleFrom: d.sampleFrom,
     evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),
     rollouts: intIn('rollouts', input.rollouts ?? d.rollouts, 1, 100_000),

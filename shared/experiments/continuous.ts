@@ -129,7 +129,7 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   try {
     fit = await fitWorldModel(tf, {
       ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr,
-      schedule: cfg.fitSchedule, gamma: cfg.gamma, logEvery: Math.max(1, Math.floor(cfg.fitSteps / 50)),
+      schedule: cfg.fitSchedule, terminalStates: cfg.fitTerminal, gamma: cfg.gamma, logEvery: Math.max(1, Math.floor(cfg.fitSteps / 50)),
     }, fitAgents, (rng, n, out) => sampleStates(env, cfg.sampleFrom, rng, out, n), fitRng,
     (p) => onProgress?.('fit', p.step, p.steps));
   } finally {

@@ -53,6 +53,12 @@ export interface FitConfig {
   readonly gamma: number;
   /** Elementwise residual penalty: L1 (reference default) or squared. */
   readonly loss: 'l1' | 'mse';
+  /**
+   * Samples whose state s already meets their goal (d(s, g) = 1): 'fit' keeps them,
+   * 'skip' leaves them out of the loss. An agent never acts from such a state (its
+   * episode ended on arrival), so its Q there is not bound by the Bellman equation.
+   */
+  readonly terminalStates?: 'fit' | 'skip';
   /** Loss values are read back from the backend, and onProgress called, every this many steps (default 50). */
   readonly logEvery?: number;
 }
@@ -110,7 +116,7 @@ function detachedBackup(tf: TF, backup: GoalBackup, nextStates: Tensor2D, goalId
  */
 export function bellmanResidualLoss(
   tf: TF,
-  cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss'>,
+  cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss' | 'terminalStates'>,
   params: readonly Tensor[],
   agents: readonly FitAgent[],
   batches: readonly AgentBatch[],
@@ -126,7 +132,8 @@ export function bellmanResidualLoss(
     const r = agent.rewardGradient ? agent.backup(tf, next, b.goals).r.toFloat() : stopped.r;
     const backupValue = tf.add(r, tf.mul(tf.mul(tf.sub(1, stopped.d), cfg.gamma), v));
     const residual = tf.sub(target, backupValue);
-    const penalty = cfg.loss === 'mse' ? tf.square(residual) : tf.abs(residual);
+    let penalty = cfg.loss === 'mse' ? tf.square(residual) : tf.abs(residual);
+    if (cfg.terminalStates === 'skip') penalty = tf.mul(penalty, tf.sub(1, detachedBackup(tf, agent.backup, b.states, b.goals).d));
     total = tf.add(total, tf.sum(penalty));
     count += b.states.shape[0];
   }
