@@ -379,6 +379,44 @@ test('loss gradient w.r.t. the model weights matches float64 central differences
   assert.ok(Math.sqrt(errSq / normSq) < 1e-3, `relative gradient error ${Math.sqrt(errSq / normSq)}`);
 });
 
+test('terminalStates skip: a sample whose state already meets its goal adds nothing to the loss', async () => {
+  const tf = await getTf();
+  const spec: WorldModelSpec = { stateDim: 2, nActions: 3, hidden: [6], activation: 'tanh', outputInitScale: 1, angleDims: [] };
+  const gamma = 0.9;
+  const model = initWorldModel(spec, new Rng(31));
+  const m = makeWorldModel(model);
+  const rng = new Rng(32);
+  // Agent 0 terminates where x > 0.3: states drawn over [−1, 1]² land on both sides.
+  const states: number[][] = [];
+  for (let i = 0; i < 16; i++) states.push([2 * rng.next() - 1, 2 * rng.next() - 1]);
+  const acts = states.map(() => rng.int(3));
+  const goals = states.map(() => rng.int(2));
+  const terminal = states.map((x) => x[0] > 0.3);
+  assert.ok(terminal.some((t) => t) && terminal.some((t) => !t), 'the batch must hold terminal and live states');
+  const residual = (i: number): number => {
+    const nx = Array.from(m.predict(Float64Array.from(states[i]), Int32Array.of(acts[i])));
+    const v = Math.max(...[0, 1, 2].map((a) => qJs(nx, a, goals[i])));
+    const { r, d } = backupJs(0, nx, goals[i]);
+    return Math.abs(qJs(states[i], acts[i], goals[i]) - (r + gamma * (1 - d) * v));
+  };
+  let all = 0;
+  let live = 0;
+  states.forEach((_, i) => { const e = residual(i); all += e; if (!terminal[i]) live += e; });
+  const lossWith = (terminalStates: 'fit' | 'skip') => tf.tidy(() => {
+    const batch: AgentBatch = {
+      agent: 0,
+      states: tf.tensor2d(states.flat(), [states.length, 2]),
+      actions: tf.tensor1d(acts, 'int32'),
+      goals: tf.tensor1d(goals, 'int32'),
+    };
+    return bellmanResidualLoss(tf, { model: spec, gamma, loss: 'l1', terminalStates }, weightsToTensors(tf, model), [gaussAgent], [batch]).dataSync()[0];
+  });
+  // Skipped samples count as zeros in the mean: the step size per sample is unchanged.
+  assert.ok(Math.abs(lossWith('fit') - all / states.length) < 1e-5, `fit ${lossWith('fit')} vs ${all / states.length}`);
+  assert.ok(Math.abs(lossWith('skip') - live / states.length) < 1e-5, `skip ${lossWith('skip')} vs ${live / states.length}`);
+  assert.ok(live < all - 1e-3, 'the terminal samples must carry some residual for the check to bite');
+});
+
 test('toy fit: two agents with an oracle Q* of s\' = s + 0.1(a − 1) recover the dynamics (error down ≥ 10×)', async () => {
   const tf = await getTf();
   const gamma = 0.9;

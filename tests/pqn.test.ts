@@ -7,7 +7,8 @@ import { paperPqn, pqnCounts, quickPqn, resolvePqn } from '../shared/agents/pqn-
 import { epsilonAt, futureStep, linearSchedule, optimisticResetIndices, permutation, relabelReward, tdTargets } from '../shared/agents/pqn-pieces.ts';
 import { tdStep, trainPqn } from '../shared/agents/pqn.ts';
 import { qNetMlpSpec, qNetParamCount } from '../shared/agents/q-network.ts';
-import { initQNet, qNetTensors, qValues } from '../shared/agents/q-network-tf.ts';
+import { fillInputRow, initQNet, qNetTensors, qNetworkQFunction, qValues } from '../shared/agents/q-network-tf.ts';
+import { observeTf } from '../shared/continuous/tf-goals.ts';
 import { makeGoal } from '../shared/envs/continuous-goals.ts';
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
@@ -129,6 +130,42 @@ test('presets: paper is SPEC §3 exactly and validates; quick is smaller; bad ov
   assert.throws(() => resolvePqn('reacher', 'position', 'quick', { envSteps: 10 }), /env-steps/);
   assert.throws(() => resolveContinuousConfig('mountaincar', { preset: 'huge' }), /preset/);
   assert.throws(() => resolveContinuousConfig('mountaincar', { agent: 'oracle', qLr: 1e-3 }), /q-lr: applies to PQN agents only/);
+});
+
+test('quick MountainCar Q-networks read inputs mapped onto [−1, 1]; both input routes agree with pre-scaled raw inputs', async () => {
+  const pos = quickPqn('mountaincar', 'position').inputNorm!;
+  const vel = quickPqn('mountaincar', 'velocity').inputNorm!;
+  const map = (n: { shift: readonly number[]; scale: readonly number[] }, col: number, x: number) => (x - n.shift[col]) * n.scale[col];
+  // Columns: obs x, obs v, then the goal dim (x for position goals, v for velocity goals).
+  for (const [col, lo, hi] of [[0, -1.2, 0.6], [1, -0.07, 0.07], [2, -1.2, 0.6]] as const) {
+    assert.ok(Math.abs(map(pos, col, lo) + 1) < 1e-12 && Math.abs(map(pos, col, hi) - 1) < 1e-12, `position column ${col}`);
+  }
+  assert.ok(Math.abs(map(vel, 2, 0.07) - 1) < 1e-12 && Math.abs(map(vel, 2, -0.07) + 1) < 1e-12);
+  assert.equal(paperPqn('mountaincar', 'position').inputNorm, undefined, 'the paper preset feeds raw inputs, as the reference');
+  assert.equal(quickPqn('reacher', 'position').inputNorm, undefined);
+
+  const tf = await fastTf();
+  const raw = { obsDims: [0, 1], goalDims: [0], hidden: [8, 8], nActions: 3 };
+  const w = initQNet(raw, new Rng(4));
+  const normed = { spec: { ...raw, inputNorm: pos }, params: w.params };
+  const goals = trainingGoals('mountaincar', 'position').goals;
+  const states = [[-1.1, 0.05], [0.3, -0.02], [-0.5, 0]];
+  const params = qNetTensors(tf, w, false);
+  try {
+    // Reference: the raw network fed rows scaled by hand.
+    const byHand = new Float32Array(3 * 3);
+    states.forEach(([x, v], i) => byHand.set([map(pos, 0, x), map(pos, 1, v), map(pos, 2, goals[1].target[0])], 3 * i));
+    const want = qValues(tf, raw, params, byHand, 3);
+    const rows = new Float32Array(3 * 3);
+    states.forEach((s, i) => fillInputRow(normed.spec, s, 0, goals[1].target, 0, rows, 3 * i));
+    assert.deepEqual(Array.from(qValues(tf, raw, params, rows, 3)), Array.from(want), 'fillInputRow');
+    const q = qNetworkQFunction(tf, normed, goals, observeTf('mountaincar'));
+    const got = tf.tidy(() => q.values(tf, tf.tensor2d(states.flat(), [3, 2]), tf.tensor1d([1, 1, 1], 'int32')).dataSync());
+    q.dispose();
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-6, `QFunction ${i}: ${got[i]} vs ${want[i]}`);
+  } finally {
+    params.forEach((p) => p.dispose());
+  }
 });
 
 test('a PQN job plans one agent task per seed × shard with seeds from the job seed', () => {

@@ -40,11 +40,12 @@ export function qNetFromTensors(spec: QNetSpec, params: readonly Tensor[]): QNet
 
 /** Writes one input row: the network's obs dims of `obs[oOff..]`, then its goal dims of `target[tOff..]`. */
 export function fillInputRow(spec: QNetSpec, obs: ArrayLike<number>, oOff: number, target: ArrayLike<number>, tOff: number, out: Float32Array, outOff: number): void {
-  let k = outOff;
-  for (let i = 0; i < spec.obsDims.length; i++) out[k++] = obs[oOff + spec.obsDims[i]];
-  for (let i = 0; i < spec.goalDims.length; i++) out[k++] = target[tOff + spec.goalDims[i]];
   const norm = spec.inputNorm;
-  if (norm) for (let j = 0; j < k - outOff; j++) out[outOff + j] = (out[outOff + j] - norm.shift[j]) * norm.scale[j];
+  const nObs = spec.obsDims.length;
+  for (let j = 0; j < nObs + spec.goalDims.length; j++) {
+    const x = j < nObs ? obs[oOff + spec.obsDims[j]] : target[tOff + spec.goalDims[j - nObs]];
+    out[outOff + j] = norm ? (x - norm.shift[j]) * norm.scale[j] : x;
+  }
 }
 
 export function qNetInputDim(spec: QNetSpec): number {
