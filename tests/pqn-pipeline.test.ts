@@ -72,6 +72,7 @@ test('PQN-only options are refused for oracle agents and bad values name the fie
     [['--num-envs', '20'], 'num-envs'],
     [['--q-hidden', 'a,b'], 'q-hidden'],
     [['--her', 'past'], 'her'],
+    [['--fit-terminal', 'drop'], 'fit-terminal'],
   ] as const) {
     const r = await plearn(['run', 'mountaincar', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -346,6 +346,18 @@ describe('network artifacts', () => {
     assert.equal(qNetFromSafetensors(qNetToSafetensors(w, { experiment: 'mountaincar', config: CONFIG, goals })).extra, undefined);
   });
 
+  test('a Q-network with input normalisation keeps it; a normalisation of the wrong width is refused', () => {
+    const spec = { ...Q_SPEC, inputNorm: { shift: [-0.3, 0, -0.3], scale: [1 / 0.9, 1 / 0.07, 1 / 0.9] } };
+    const w = { spec, params: randomQNet(Q_SPEC, 8).params };
+    const goals = [{ target: [0.6, 0], mask: [1, 0] }];
+    const file = qNetToSafetensors(w, { experiment: 'mountaincar', config: CONFIG, goals });
+    assert.deepEqual(qNetFromSafetensors(file).weights.spec, spec);
+    rejectsArtifact(() => qNetFromSafetensors(forge(file, (t, m) => { m.spec = m.spec.replace('"shift":[-0.3,0,-0.3]', '"shift":[-0.3,0]'); return t; })),
+      /spec\.inputNorm\.shift has 2 values, expected 3/);
+    rejectsArtifact(() => qNetFromSafetensors(forge(file, (t, m) => { m.spec = m.spec.replace('"inputNorm":{', '"inputNorm":{"x":1,').replace(/"scale":\[[^\]]*\]/, '"scale":"big"'); return t; })),
+      /spec\.inputNorm\.scale expected a list of finite numbers/);
+  });
+
   test('a Q-network file that disagrees with its spec is refused', () => {
     const good = qNetToSafetensors(randomQNet(Q_SPEC, 6), { experiment: 'mountaincar', config: CONFIG, goals: [{ target: [0, 0], mask: [1, 0] }] });
     rejectsArtifact(() => qNetFromSafetensors(forge(good, (t) => t.filter((x) => x.name !== 'hidden.1.norm.scale'))), /tensor hidden\.1\.norm\.scale is missing/);
