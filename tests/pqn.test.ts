@@ -161,7 +161,7 @@ test('quick MountainCar Q-networks read inputs mapped onto [−1, 1]; both input
     assert.deepEqual(Array.from(qValues(tf, raw, params, rows, 3)), Array.from(want), 'fillInputRow');
     const q = qNetworkQFunction(tf, normed, goals, observeTf('mountaincar'));
     const got = tf.tidy(() => q.values(tf, tf.tensor2d(states.flat(), [3, 2]), tf.tensor1d([1, 1, 1], 'int32')).dataSync());
-    q.dispose();
+    q.dispose?.();
     for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-6, `QFunction ${i}: ${got[i]} vs ${want[i]}`);
   } finally {
     params.forEach((p) => p.dispose());
