@@ -53,8 +53,9 @@ type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' |
 
 /**
  * `paper`: SPEC §3–§4 exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
- * step size for fewer steps on smaller batches, leaving out samples whose state already
- * meets the goal, and Reacher's VI grid 21⁴ instead of 50⁴
+ * step size for fewer steps on smaller batches (on MountainCar leaving out samples whose
+ * state already meets the goal: fast and gentle car 0.69 → 0.72 and 0.38 → 0.64 of R*
+ * over 3 seeds, with the input mapping of quickPqn; on Reacher it lowered them), and Reacher's VI grid 21⁴ instead of 50⁴
  * (1.4 GB of transitions and about half an hour per VI at 50⁴ on 2 cores).
  */
 const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
@@ -64,8 +65,8 @@ const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
       fitSchedule: 'cosine', fitTerminal: 'skip', sampleFrom: 'uniform', evalStates: 20_000, rollouts: 512,
     },
     reacher: {
-      grid: 21, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 4000, fitBatch: 1024, fitLr: 3e-3,
-      fitSchedule: 'linear', fitTerminal: 'skip', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
+      grid: 21, viTol: 1e-6, viMaxIters: 10_000, gamma: 0.99, fitSteps: 1000, fitBatch: 256, fitLr: 3e-3,
+      fitSchedule: 'linear', fitTerminal: 'fit', sampleFrom: 'reset', evalStates: 20_000, rollouts: 512,
     },
   },
   paper: {
