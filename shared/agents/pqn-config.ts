@@ -61,15 +61,15 @@ const MC_INV_HALF = [1 / 0.9, 1 / 0.07];
 
 /**
  * CPU-sized: 3 × 256 networks at lr 5e-4 for 2e6 steps (about 3–4 minutes an agent on one
- * core here) and "future" hindsight goals for both worlds (on MountainCar they gave a
- * better model than "random" in our trials); the rest is the reference's. MountainCar's
- * inputs are mapped onto [−1, 1]: raw, the velocity (|v| ≤ 0.07) reaches the network
- * ~13× fainter than the position, and the fit inverts the Q-network's velocity
- * dependence (a lower Bellman residual and a better model in our trials).
+ * core here), hindsight goals as the paper's ("random" on MountainCar, "future" on
+ * Reacher); the rest is the reference's. MountainCar's inputs are mapped onto [−1, 1]:
+ * raw, the velocity (|v| ≤ 0.07) reaches the network ~13× fainter than the position, and
+ * the fit inverts the Q-network's velocity dependence (a lower Bellman residual and a
+ * better model in our trials).
  */
 export function quickPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
   const paper = paperPqn(env, family);
-  const quick: PqnConfig = { ...paper, envSteps: 2_000_000, numEnvs: 128, hidden: [256, 256, 256], lr: 5e-4, her: 'future', evalPoints: 10 };
+  const quick: PqnConfig = { ...paper, envSteps: 2_000_000, numEnvs: 128, hidden: [256, 256, 256], lr: 5e-4, evalPoints: 10 };
   if (env !== 'mountaincar') return quick;
   const cols = [...quick.obsDims, ...quick.goalDims];
   return { ...quick, inputNorm: { shift: cols.map((d) => MC_CENTRE[d]), scale: cols.map((d) => MC_INV_HALF[d]) } };
