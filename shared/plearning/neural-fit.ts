@@ -57,6 +57,8 @@ export interface FitConfig {
    * Samples whose state s already meets their goal (d(s, g) = 1): 'fit' keeps them,
    * 'skip' leaves them out of the loss. An agent never acts from such a state (its
    * episode ended on arrival), so its Q there is not bound by the Bellman equation.
+   * Skipped samples count as zeros in the batch mean: the step per remaining sample
+   * is unchanged.
    */
   readonly terminalStates?: 'fit' | 'skip';
   /** Loss values are read back from the backend, and onProgress called, every this many steps (default 50). */
