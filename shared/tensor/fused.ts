@@ -3,15 +3,11 @@
 // an optional ReLU after it) and the Adam optimizer. Callers write the model
 // once; the backend decides how it runs.
 
-import type { NamedTensorMap, Optimizer } from '@tensorflow/tfjs';
-import type { TF, Tensor, Variable } from './backend.ts';
+import type { NamedTensorMap } from '@tensorflow/tfjs';
+import type { TF, Tensor } from './backend.ts';
 import { activeFastCpu, backingArray, LAYER_NORM_KERNEL } from './fast-cpu.ts';
-
-/** tfjs-core's optimizer weight entry (not re-exported by @tensorflow/tfjs). */
-interface NamedTensor {
-  name: string;
-  tensor: Tensor;
-}
+import type { NamedTensor, ScheduledOptimizer } from './moment-optimizer.ts';
+import { momentOptimizerBase } from './moment-optimizer.ts';
 
 export interface LayerNormOptions {
   /** Added to the variance (PyTorch's default 1e-5). */
@@ -52,9 +48,7 @@ export interface AdamConfig {
 }
 
 /** A TF.js optimizer whose learning rate may change between steps (schedules). */
-export interface AdamOptimizer extends Optimizer {
-  learningRate: number;
-}
+export type AdamOptimizer = ScheduledOptimizer;
 
 /**
  * Adam as tf.train.adam and torch.optim.Adam compute it:
@@ -67,34 +61,19 @@ export function adam(tf: TF, config: AdamConfig): AdamOptimizer {
   const beta2 = config.beta2 ?? 0.999;
   const epsilon = config.epsilon ?? 1e-8;
 
-  class PlearnAdam extends tf.Optimizer implements AdamOptimizer {
+  class PlearnAdam extends momentOptimizerBase(tf, 'adam') {
     static get className(): string {
       return 'PlearnAdam';
     }
     learningRate = config.learningRate;
-    private readonly moments = new Map<string, { m: Variable; v: Variable }>();
 
     applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
-      const list = Array.isArray(variableGradients)
-        ? variableGradients
-        : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
       const t = this.iterations + 1;
       const bc1 = 1 - beta1 ** t;
       const bc2 = 1 - beta2 ** t;
       const native = activeFastCpu(tf);
-      for (const { name, tensor: g } of list) {
-        if (g == null) continue;
-        const p = tf.engine().registeredVariables[name];
-        if (p === undefined) throw new Error(`adam: no variable named ${name}`);
-        let state = this.moments.get(name);
-        if (state === undefined) {
-          state = tf.tidy(() => ({
-            // Unnamed: variable names are global, and two optimizers may train the same variable.
-            m: tf.variable(tf.zerosLike(p), false),
-            v: tf.variable(tf.zerosLike(p), false),
-          }));
-          this.moments.set(name, state);
-        }
+      for (const { name, param: p, grad: g } of this.gradients(variableGradients)) {
+        const state = this.momentsOf(name, p);
         if (native) {
           const pv = backingArray(tf, p, true);
           const mv = backingArray(tf, state.m, true);
@@ -116,45 +95,6 @@ export function adam(tf: TF, config: AdamConfig): AdamOptimizer {
         });
       }
       this.incrementIterations();
-    }
-
-    override dispose(): void {
-      for (const { m, v } of this.moments.values()) {
-        m.dispose();
-        v.dispose();
-      }
-      this.moments.clear();
-      super.dispose();
-    }
-
-    override async getWeights(): Promise<NamedTensor[]> {
-      const out: NamedTensor[] = [await this.saveIterations()];
-      for (const [name, { m, v }] of this.moments) {
-        out.push({ name: `${name}/m`, tensor: m }, { name: `${name}/v`, tensor: v });
-      }
-      return out;
-    }
-
-    override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-      const rest = await this.extractIterations(weightValues);
-      const byVar = new Map<string, { m?: Tensor; v?: Tensor }>();
-      for (const { name, tensor } of rest) {
-        const cut = name.lastIndexOf('/');
-        const kind = name.slice(cut + 1);
-        if (cut < 0 || (kind !== 'm' && kind !== 'v')) throw new Error(`adam: unexpected weight ${name}`);
-        const entry = byVar.get(name.slice(0, cut)) ?? {};
-        entry[kind] = tensor;
-        byVar.set(name.slice(0, cut), entry);
-      }
-      // New variables share the given buffers (the update copies before writing in place),
-      // and are made before the old ones go, in case the weights are this optimizer's own.
-      const next = new Map<string, { m: Variable; v: Variable }>();
-      for (const [name, { m, v }] of byVar) {
-        if (!m || !v) throw new Error(`adam: weights of ${name} need both /m and /v`);
-        next.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
-      }
-      this.dispose();
-      for (const [name, state] of next) this.moments.set(name, state);
     }
 
     getConfig(): { learningRate: number; beta1: number; beta2: number; epsilon: number } {

@@ -24,15 +24,11 @@
 // - clipping multiplies by maxNorm/‖g‖ rather than dividing by ‖g‖ and then
 //   multiplying by maxNorm (≤ 1 ulp apart).
 
-import type { NamedTensorMap, Optimizer } from '@tensorflow/tfjs';
-import type { TF, Tensor, Variable } from './backend.ts';
+import type { NamedTensorMap } from '@tensorflow/tfjs';
+import type { TF, Tensor } from './backend.ts';
 import { backingArray } from './fast-cpu.ts';
-
-/** tfjs-core's optimizer weight entry (not re-exported by @tensorflow/tfjs). */
-interface NamedTensor {
-  name: string;
-  tensor: Tensor;
-}
+import type { NamedTensor, ScheduledOptimizer } from './moment-optimizer.ts';
+import { momentOptimizerBase } from './moment-optimizer.ts';
 
 /**
  * Σ a² in float64 (25M float32 squares summed in float32 would lose digits).
@@ -113,14 +109,7 @@ export interface RAdamConfig {
 }
 
 /** A TF.js optimizer whose learning rate the caller may change between steps (schedules). */
-export interface RAdamOptimizer extends Optimizer {
-  learningRate: number;
-}
-
-interface Moments {
-  m: Variable;
-  v: Variable;
-}
+export type RAdamOptimizer = ScheduledOptimizer;
 
 /**
  * One variable's RAdam step over raw arrays. `stepScale` is lr/(1−β₁ᵗ), times
@@ -179,19 +168,15 @@ export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
   if (Number.isNaN(threshold)) throw new RangeError('radam: threshold is NaN');
   const rhoInf = 2 / (1 - beta2) - 1;
 
-  class PlearnRAdam extends tf.Optimizer implements RAdamOptimizer {
+  class PlearnRAdam extends momentOptimizerBase(tf, 'radam') {
     static get className(): string {
       return 'PlearnRAdam';
     }
     learningRate = config.learningRate;
-    private readonly moments = new Map<string, Moments>();
 
     applyGradients(variableGradients: NamedTensorMap | NamedTensor[]): void {
       const lr = this.learningRate;
       if (!Number.isFinite(lr)) throw new RangeError(`radam: learning rate must be finite, got ${lr}`);
-      const list = Array.isArray(variableGradients)
-        ? variableGradients
-        : Object.keys(variableGradients).map((name) => ({ name, tensor: variableGradients[name] }));
       const t = this.iterations + 1;
       const b2t = beta2 ** t;
       const bc1 = 1 - beta1 ** t;
@@ -199,11 +184,7 @@ export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
       const rho = rhoInf - (2 * t * b2t) / bc2;
       const rectified = rho >= threshold;
       const r = rectified ? Math.sqrt(((rho - 4) * (rho - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rho)) : 1;
-      for (const { name, tensor: g } of list) {
-        // minimize() passes null for variables the loss does not depend on.
-        if (g == null) continue;
-        const p = tf.engine().registeredVariables[name];
-        if (p === undefined) throw new Error(`radam: no variable named ${name}`);
+      for (const { name, param: p, grad: g } of this.gradients(variableGradients)) {
         const state = this.momentsOf(name, p);
         const pv = backingArray(tf, p, true);
         const mv = pv && backingArray(tf, state.m, true);
@@ -225,67 +206,6 @@ export function radam(tf: TF, config: RAdamConfig): RAdamOptimizer {
         });
       }
       this.incrementIterations();
-    }
-
-    private momentsOf(name: string, p: Variable): Moments {
-      let state = this.moments.get(name);
-      if (state === undefined) {
-        // Unnamed: variable names are global, and two optimizers may train the same variable.
-        state = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
-        this.moments.set(name, state);
-      }
-      return state;
-    }
-
-    override dispose(): void {
-      for (const { m, v } of this.moments.values()) {
-        m.dispose();
-        v.dispose();
-      }
-      this.moments.clear();
-      super.dispose();
-    }
-
-    /**
-     * The step count, then `<variable>/m` and `<variable>/v` per variable. The
-     * moments are clones, which share storage until the next step (whose
-     * in-place write copies first), so they are a snapshot at no copying cost;
-     * the caller disposes every returned tensor.
-     */
-    override async getWeights(): Promise<NamedTensor[]> {
-      const out: NamedTensor[] = [await this.saveIterations()];
-      for (const [name, { m, v }] of this.moments) {
-        out.push({ name: `${name}/m`, tensor: tf.clone(m) }, { name: `${name}/v`, tensor: tf.clone(v) });
-      }
-      return out;
-    }
-
-    /** Replaces all state by what getWeights produced; the given tensors stay the caller's. */
-    override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-      const rest = await this.extractIterations(weightValues);
-      const byVar = new Map<string, { m?: Tensor; v?: Tensor }>();
-      for (const { name, tensor } of rest) {
-        const cut = name.lastIndexOf('/');
-        const kind = name.slice(cut + 1);
-        if (cut < 0 || (kind !== 'm' && kind !== 'v')) throw new Error(`radam: unexpected weight ${name}`);
-        const key = name.slice(0, cut);
-        const entry = byVar.get(key) ?? {};
-        entry[kind] = tensor;
-        byVar.set(key, entry);
-      }
-      const next = new Map<string, Moments>();
-      for (const [name, { m, v }] of byVar) {
-        if (!m || !v) throw new Error(`radam: weights of ${name} need both /m and /v`);
-        // Sharing the caller's buffers is safe: an in-place step copies a shared buffer first.
-        next.set(name, { m: tf.variable(m, false), v: tf.variable(v, false) });
-      }
-      // Built before the old state goes, in case the weights given are clones of it.
-      for (const { m, v } of this.moments.values()) {
-        m.dispose();
-        v.dispose();
-      }
-      this.moments.clear();
-      for (const [name, state] of next) this.moments.set(name, state);
     }
 
     getConfig(): { learningRate: number; beta1: number; beta2: number; epsilon: number; threshold: number } {
