@@ -2,6 +2,7 @@
 // "quick" preset per environment, plus validation of user overrides.
 
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
+import { mountainCar } from '../envs/mountaincar.ts';
 import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
 
 export type Preset = 'quick' | 'paper';
@@ -55,10 +56,6 @@ export function paperPqn(env: ContinuousEnvName, family: MountainCarGoalFamily):
   };
 }
 
-/** MountainCar's state box as (centre, 1 / half-width) per dim: x ∈ [−1.2, 0.6], v ∈ [−0.07, 0.07]. */
-const MC_CENTRE = [-0.3, 0];
-const MC_INV_HALF = [1 / 0.9, 1 / 0.07];
-
 /**
  * CPU-sized: 3 × 256 networks at lr 5e-4 for 2e6 steps (about 3–4 minutes an agent on one
  * core here), hindsight goals as the paper's ("random" on MountainCar, "future" on
@@ -71,8 +68,10 @@ export function quickPqn(env: ContinuousEnvName, family: MountainCarGoalFamily):
   const paper = paperPqn(env, family);
   const quick: PqnConfig = { ...paper, envSteps: 2_000_000, numEnvs: 128, hidden: [256, 256, 256], lr: 5e-4, evalPoints: 10 };
   if (env !== 'mountaincar') return quick;
+  // Observation = state on MountainCar: its uniform box, centred and scaled to half-width 1.
+  const { uniformLow: lo, uniformHigh: hi } = mountainCar;
   const cols = [...quick.obsDims, ...quick.goalDims];
-  return { ...quick, inputNorm: { shift: cols.map((d) => MC_CENTRE[d]), scale: cols.map((d) => MC_INV_HALF[d]) } };
+  return { ...quick, inputNorm: { shift: cols.map((d) => (lo[d] + hi[d]) / 2), scale: cols.map((d) => 2 / (hi[d] - lo[d])) } };
 }
 
 export interface PqnInput {
