@@ -260,7 +260,6 @@ function qNetSpecJson(spec: QNetSpec): Record<string, unknown> {
   return {
     obsDims: [...spec.obsDims], goalDims: [...spec.goalDims], hidden: [...spec.hidden], nActions: spec.nActions,
     ...(spec.inputNorm ? { inputNorm: { shift: [...spec.inputNorm.shift], scale: [...spec.inputNorm.scale] } } : {}),
-    ...(spec.periodic ? { periodic: [...spec.periodic] } : {}),
   };
 }
 
@@ -270,12 +269,7 @@ function parseQNetSpec(x: unknown, fail: Check): QNetSpec {
   const goalDims = intList(x.goalDims, 'spec.goalDims', fail, 0);
   const cols = obsDims.length + goalDims.length;
   if (cols === 0) fail('spec', 'reads no observation or goal dims');
-  let spec: QNetSpec = { obsDims, goalDims, hidden: intList(x.hidden, 'spec.hidden', fail, 1), nActions: posInt(x.nActions, 'spec.nActions', fail) };
-  if (x.periodic !== undefined) {
-    const periodic = intList(x.periodic, 'spec.periodic', fail, 0);
-    if (periodic.some((c, i) => c >= cols || (i > 0 && c <= periodic[i - 1]))) fail('spec.periodic', `expected ascending column indices below ${cols}`);
-    spec = { ...spec, periodic };
-  }
+  const spec = { obsDims, goalDims, hidden: intList(x.hidden, 'spec.hidden', fail, 1), nActions: posInt(x.nActions, 'spec.nActions', fail) };
   if (x.inputNorm === undefined) return spec;
   if (!isRecord(x.inputNorm)) return fail('spec.inputNorm', 'expected {shift, scale}');
   const shift = finiteList(x.inputNorm.shift, 'spec.inputNorm.shift', fail, cols);

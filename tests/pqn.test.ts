@@ -6,13 +6,12 @@ import { test } from 'node:test';
 import { paperPqn, pqnCounts, quickPqn, resolvePqn } from '../shared/agents/pqn-config.ts';
 import { epsilonAt, futureStep, linearSchedule, optimisticResetIndices, permutation, relabelReward, tdTargets } from '../shared/agents/pqn-pieces.ts';
 import { tdStep, trainPqn } from '../shared/agents/pqn.ts';
-import { checkPeriodic, checkQNetWeights, qNetInputDim, qNetMlpSpec, qNetParamCount } from '../shared/agents/q-network.ts';
+import { qNetMlpSpec, qNetParamCount } from '../shared/agents/q-network.ts';
 import { fillInputRow, initQNet, qNetTensors, qNetworkQFunction, qValues } from '../shared/agents/q-network-tf.ts';
 import { observeTf } from '../shared/continuous/tf-goals.ts';
 import { makeGoal } from '../shared/envs/continuous-goals.ts';
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
-import { reacher } from '../shared/envs/reacher.ts';
 import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
 import { planJob } from '../shared/experiments/jobs.ts';
 import { initBackend } from '../shared/tensor/backend.ts';
@@ -167,51 +166,6 @@ test('quick MountainCar Q-networks read inputs mapped onto [−1, 1]; both input
   } finally {
     params.forEach((p) => p.dispose());
   }
-});
-
-test('quick Reacher Q-networks read joint angles as cos/sin: rows laid out by hand, both routes agree, no jump at ±π', async () => {
-  assert.deepEqual(quickPqn('reacher', 'position').periodic, [0, 1]);
-  assert.equal(paperPqn('reacher', 'position').periodic, undefined, 'the paper preset feeds raw angles, as the reference');
-  assert.equal(quickPqn('mountaincar', 'position').periodic, undefined);
-
-  const tf = await fastTf();
-  const spec = { obsDims: [0, 1, 2, 3], goalDims: [4, 5], hidden: [16, 16], nActions: 9, periodic: [0, 1] };
-  assert.equal(qNetInputDim(spec), 8);
-  const w = initQNet(spec, new Rng(6));
-  const goals = trainingGoals('reacher').goals;
-  // World states [θ₁, θ₂, ω₁, ω₂]; the second and third are 2e-5 rad apart in θ₁ but on
-  // either side of the wrap at ±π, so their observed θ₁ differ by almost 2π.
-  const states = [[0.3, -2, 0.5, -1], [Math.PI - 1e-5, 1, 0.2, 0.1], [-Math.PI + 1e-5, 1 - 2 * Math.PI, 0.2, 0.1]];
-  const obs = new Float64Array(3 * reacher.obsDim);
-  reacher.observe(Float64Array.from(states.flat()), obs, 3);
-  const rows = new Float32Array(3 * 8);
-  for (let i = 0; i < 3; i++) fillInputRow(spec, obs, i * reacher.obsDim, goals[2].target, 0, rows, 8 * i);
-  const o = (i: number, d: number) => obs[i * reacher.obsDim + d];
-  for (let i = 0; i < 3; i++) {
-    const want = [Math.cos(o(i, 0)), Math.cos(o(i, 1)), o(i, 2), o(i, 3), -1, 0, Math.sin(o(i, 0)), Math.sin(o(i, 1))];
-    want.forEach((x, j) => assert.ok(Math.abs(rows[8 * i + j] - x) < 1e-6, `row ${i} col ${j}: ${rows[8 * i + j]} vs ${x}`));
-  }
-  const params = qNetTensors(tf, w, false);
-  try {
-    const want = qValues(tf, spec, params, rows, 3);
-    for (let a = 0; a < 9; a++) assert.ok(Math.abs(want[9 + a] - want[18 + a]) < 1e-4, `action ${a}: Q differs across the wrap`);
-    // The same weights on raw angles (no sines, so the first kernel's last two rows dropped) do jump.
-    const rawSpec = { ...spec, periodic: undefined };
-    const rawParams = [tf.tensor2d(w.params[0].data.subarray(0, 6 * 16), [6, 16]), ...params.slice(1)];
-    const rawRows = new Float32Array(3 * 6);
-    for (let i = 0; i < 3; i++) fillInputRow(rawSpec, obs, i * reacher.obsDim, goals[2].target, 0, rawRows, 6 * i);
-    const raw = qValues(tf, rawSpec, rawParams, rawRows, 3);
-    rawParams[0].dispose();
-    assert.ok(Math.max(...Array.from({ length: 9 }, (_, a) => Math.abs(raw[9 + a] - raw[18 + a]))) > 1e-3, 'raw angles jump at ±π');
-    const q = qNetworkQFunction(tf, w, goals, observeTf('reacher'));
-    const got = tf.tidy(() => q.values(tf, tf.tensor2d(states.flat(), [3, 4]), tf.tensor1d([2, 2, 2], 'int32')).dataSync());
-    q.dispose?.();
-    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-5, `QFunction ${i}: ${got[i]} vs ${want[i]}`);
-  } finally {
-    params.forEach((p) => p.dispose());
-  }
-  assert.throws(() => checkQNetWeights({ spec: { ...spec, periodic: [1, 0] }, params: w.params }), /periodic columns must ascend/);
-  assert.throws(() => checkPeriodic({ ...spec, periodic: [6] }), /within \[0, 6\)/);
 });
 
 test('a PQN job plans one agent task per seed × shard with seeds from the job seed', () => {

@@ -145,7 +145,7 @@ function checkTabularTask(t: Fields): void {
 function checkPqn(v: unknown, obsDim: number): void {
   const p = objectAt(v, 'task.config.pqn');
   onlyKeys(p, 'task.config.pqn', ['envSteps', 'numEnvs', 'numSteps', 'minibatch', 'hidden', 'obsDims', 'goalDims', 'lr', 'lrEnd', 'maxGradNorm',
-    'epsStart', 'epsFinish', 'epsDecay', 'her', 'herK', 'resetRatio', 'evalPoints', 'evalEpisodes', 'inputNorm', 'periodic']);
+    'epsStart', 'epsFinish', 'epsDecay', 'her', 'herK', 'resetRatio', 'evalPoints', 'evalEpisodes', 'inputNorm']);
   intAt(p.envSteps, 'task.config.pqn.envSteps', 1, 1_000_000_000);
   intAt(p.numEnvs, 'task.config.pqn.numEnvs', 16, 4096);
   intAt(p.numSteps, 'task.config.pqn.numSteps', 1, 1024);
@@ -160,11 +160,6 @@ function checkPqn(v: unknown, obsDim: number): void {
     const cols = (p.obsDims as unknown[]).length + goalDims.length;
     arrayAt(norm.shift, 'task.config.pqn.inputNorm.shift', cols, cols).forEach((x, i) => numberAt(x, `task.config.pqn.inputNorm.shift[${i}]`, -1e6, 1e6));
     arrayAt(norm.scale, 'task.config.pqn.inputNorm.scale', cols, cols).forEach((x, i) => numberAt(x, `task.config.pqn.inputNorm.scale[${i}]`, 1e-6, 1e6));
-  }
-  if (p.periodic !== undefined) {
-    const cols = (p.obsDims as unknown[]).length + goalDims.length;
-    const periodic = arrayAt(p.periodic, 'task.config.pqn.periodic', 0, cols);
-    periodic.forEach((c, i) => intAt(c, `task.config.pqn.periodic[${i}]`, i === 0 ? 0 : (periodic[i - 1] as number) + 1, cols - 1));
   }
   numberAt(p.lr, 'task.config.pqn.lr', 1e-8, 1);
   numberAt(p.lrEnd, 'task.config.pqn.lrEnd', 0, 1);

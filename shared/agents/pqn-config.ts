@@ -3,7 +3,6 @@
 
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
 import { mountainCar } from '../envs/mountaincar.ts';
-import { reacher } from '../envs/reacher.ts';
 import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
 
 export type Preset = 'quick' | 'paper';
@@ -36,8 +35,6 @@ export interface PqnConfig {
   readonly evalEpisodes: number;
   /** Input normalisation of the Q-network (QNetSpec.inputNorm); absent in the paper preset. */
   readonly inputNorm?: { readonly shift: readonly number[]; readonly scale: readonly number[] };
-  /** Angle input columns fed as (cos, sin) (QNetSpec.periodic); absent in the paper preset. */
-  readonly periodic?: readonly number[];
 }
 
 const COMMON = {
@@ -70,11 +67,7 @@ export function paperPqn(env: ContinuousEnvName, family: MountainCarGoalFamily):
 export function quickPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
   const paper = paperPqn(env, family);
   const quick: PqnConfig = { ...paper, envSteps: 2_000_000, numEnvs: 128, hidden: [256, 256, 256], lr: 5e-4, evalPoints: 10 };
-  if (env === 'reacher') {
-    // The joint-angle columns (observation dims 0 and 1, wrapped to [−π, π)) as cos/sin.
-    const periodic = quick.obsDims.flatMap((d, j) => (reacher.angleDims.includes(d) ? [j] : []));
-    return { ...quick, periodic };
-  }
+  if (env !== 'mountaincar') return quick;
   // Observation = state on MountainCar: its uniform box, centred and scaled to half-width 1.
   const { uniformLow: lo, uniformHigh: hi } = mountainCar;
   const cols = [...quick.obsDims, ...quick.goalDims];

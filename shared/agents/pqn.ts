@@ -43,7 +43,6 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
   const spec: QNetSpec = {
     obsDims: cfg.obsDims, goalDims: cfg.goalDims, hidden: cfg.hidden, nActions: env.nActions,
     ...(cfg.inputNorm ? { inputNorm: cfg.inputNorm } : {}),
-    ...(cfg.periodic ? { periodic: cfg.periodic } : {}),
   };
   const mlp = qNetMlpSpec(spec);
   const params: Variable[] = qNetTensors(tf, initQNet(spec, rng), true);

@@ -13,9 +13,7 @@ import type { TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend
 import { mlpForward } from '../tensor/mlp.ts';
 import type { Rng } from '../util/rng.ts';
 import type { QNetSpec, QNetWeights } from './q-network.ts';
-import { checkQNetWeights, qNetColumns, qNetInputDim, qNetMlpSpec, qNetParamShapes } from './q-network.ts';
-
-export { qNetInputDim };
+import { checkQNetWeights, qNetMlpSpec, qNetParamShapes } from './q-network.ts';
 
 /** Hidden kernels orthogonal with gain √2, the head with gain 1, biases 0, LayerNorm scale 1 and shift 0. */
 export function initQNet(spec: QNetSpec, rng: Rng): QNetWeights {
@@ -40,27 +38,18 @@ export function qNetFromTensors(spec: QNetSpec, params: readonly Tensor[]): QNet
   return { spec, params: shapes.map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(params[i].dataSync() as Float32Array) })) };
 }
 
-/**
- * Writes one input row: the network's obs dims of `obs[oOff..]`, then its goal dims of
- * `target[tOff..]`, mapped and encoded as QNetSpec says.
- */
+/** Writes one input row: the network's obs dims of `obs[oOff..]`, then its goal dims of `target[tOff..]`. */
 export function fillInputRow(spec: QNetSpec, obs: ArrayLike<number>, oOff: number, target: ArrayLike<number>, tOff: number, out: Float32Array, outOff: number): void {
   const norm = spec.inputNorm;
-  const periodic = spec.periodic;
   const nObs = spec.obsDims.length;
-  const cols = qNetColumns(spec);
-  let p = 0;
-  for (let j = 0; j < cols; j++) {
+  for (let j = 0; j < nObs + spec.goalDims.length; j++) {
     const x = j < nObs ? obs[oOff + spec.obsDims[j]] : target[tOff + spec.goalDims[j - nObs]];
-    const u = norm ? (x - norm.shift[j]) * norm.scale[j] : x;
-    if (periodic && p < periodic.length && periodic[p] === j) {
-      out[outOff + j] = Math.cos(u);
-      out[outOff + cols + p] = Math.sin(u);
-      p++;
-    } else {
-      out[outOff + j] = u;
-    }
+    out[outOff + j] = norm ? (x - norm.shift[j]) * norm.scale[j] : x;
   }
+}
+
+export function qNetInputDim(spec: QNetSpec): number {
+  return spec.obsDims.length + spec.goalDims.length;
 }
 
 /** Q-values for rows already laid out by fillInputRow (n × inDim): n × nActions, read back. */
@@ -88,20 +77,11 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
   const norm = spec.inputNorm;
   const shift = norm ? tf.tensor1d(Float32Array.from(norm.shift)) : undefined;
   const scale = norm ? tf.tensor1d(Float32Array.from(norm.scale)) : undefined;
-  // fillInputRow's layout with TF ops: cos in place of each periodic column (a 0/1 blend,
-  // so the gradient flows), then the sines appended.
-  const periodic = spec.periodic && spec.periodic.length > 0 ? spec.periodic : undefined;
-  const cosMask = periodic ? tf.tensor1d(Float32Array.from({ length: qNetColumns(spec) }, (_, j) => (periodic.includes(j) ? 1 : 0))) : undefined;
-  const periodicIdx = periodic ? tf.tensor1d(Int32Array.from(periodic), 'int32') : undefined;
   const forward = (states: Tensor2D, goalIdx: Tensor1D): Tensor2D => {
     const obs = tf.gather(observe(tf, states), obsIdx, 1);
     const g = tf.gather(goalTable, tf.cast(goalIdx, 'int32'));
     let x = tf.concat([obs, g], 1) as Tensor2D;
     if (shift && scale) x = tf.mul(tf.sub(x, shift), scale);
-    if (cosMask && periodicIdx) {
-      const inPlace = tf.add(tf.mul(x, tf.sub(1, cosMask)), tf.mul(tf.cos(x), cosMask));
-      x = tf.concat([inPlace, tf.sin(tf.gather(x, periodicIdx, 1))], 1) as Tensor2D;
-    }
     return mlpForward(tf, mlp, params, x);
   };
   return {
@@ -115,8 +95,6 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
       obsIdx.dispose();
       shift?.dispose();
       scale?.dispose();
-      cosMask?.dispose();
-      periodicIdx?.dispose();
     },
   };
 }

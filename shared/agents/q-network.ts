@@ -18,14 +18,6 @@ export interface QNetSpec {
    * scale of the others. Absent: raw inputs, as the reference network.
    */
   readonly inputNorm?: { readonly shift: readonly number[]; readonly scale: readonly number[] };
-  /**
-   * Input columns (ascending, into [obs dims, goal dims]) that are angles: column j feeds
-   * cos u_j in its own place and sin u_j after all columns, in this list's order. A wrapped
-   * angle jumps by 2π at ±π; raw, the network has to learn that jump and never quite does
-   * (Reacher: Bellman residuals ~7× the mean on steps crossing it), cos/sin has no jump.
-   * Absent: every column is fed as is (the reference network).
-   */
-  readonly periodic?: readonly number[];
 }
 
 /** One named parameter; `shape` is [in, out] for kernels, [n] for vectors; data row-major. */
@@ -41,19 +33,9 @@ export interface QNetWeights {
   readonly params: readonly NamedTensor[];
 }
 
-/** Input columns before encoding: the obs dims, then the goal dims. */
-export function qNetColumns(spec: QNetSpec): number {
-  return spec.obsDims.length + spec.goalDims.length;
-}
-
-/** Width of an input row: one feature per column, plus the sine of each periodic one. */
-export function qNetInputDim(spec: QNetSpec): number {
-  return qNetColumns(spec) + (spec.periodic?.length ?? 0);
-}
-
 export function qNetMlpSpec(spec: QNetSpec): MlpSpec {
   return {
-    inDim: qNetInputDim(spec),
+    inDim: spec.obsDims.length + spec.goalDims.length,
     hidden: spec.hidden,
     outDim: spec.nActions,
     activation: 'relu',
@@ -68,7 +50,7 @@ export function qNetMlpSpec(spec: QNetSpec): MlpSpec {
  * then `head.kernel`, `head.bias`. Kernels are x·W (flax's convention, torch's weightᵀ).
  */
 export function qNetParamShapes(spec: QNetSpec): { name: string; shape: number[] }[] {
-  const widths = [qNetInputDim(spec), ...spec.hidden, spec.nActions];
+  const widths = [spec.obsDims.length + spec.goalDims.length, ...spec.hidden, spec.nActions];
   const out: { name: string; shape: number[] }[] = [];
   for (let l = 0; l < spec.hidden.length; l++) {
     out.push({ name: `hidden.${l}.kernel`, shape: [widths[l], widths[l + 1]] });
@@ -86,19 +68,8 @@ export function qNetParamCount(spec: QNetSpec): number {
   return qNetParamShapes(spec).reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
 }
 
-/** Checks that `periodic` names distinct input columns in ascending order. */
-export function checkPeriodic(spec: QNetSpec): void {
-  const cols = qNetColumns(spec);
-  spec.periodic?.forEach((c, i, list) => {
-    if (!Number.isInteger(c) || c < 0 || c >= cols || (i > 0 && c <= list[i - 1])) {
-      throw new RangeError(`q-network: periodic columns must ascend within [0, ${cols}), got [${list.join(', ')}]`);
-    }
-  });
-}
-
 /** Checks that `w` has exactly the parameters its spec calls for. */
 export function checkQNetWeights(w: QNetWeights): void {
-  checkPeriodic(w.spec);
   const want = qNetParamShapes(w.spec);
   if (w.params.length !== want.length) throw new RangeError(`q-network: ${w.params.length} parameters, spec needs ${want.length}`);
   for (let i = 0; i < want.length; i++) {
