@@ -40,7 +40,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--num-envs <n>', 'pqn: parallel environments, a multiple of 16 (quick 128; paper 256)')
     .option('--q-hidden <widths>', 'pqn: Q-network hidden widths, e.g. 256,256 (quick 256,256,256; paper 4×1024 / 6×2048)')
     .option('--q-lr <lr>', 'pqn: RAdam learning rate, decayed linearly to 0 (quick 5e-4; paper 1e-4)')
-    .option('--her <s>', 'pqn: hindsight relabelling future | random | none (paper: random for MountainCar, future for Reacher; K = 4)')
+    .option('--her <s>', 'pqn: hindsight relabelling future | random | none (quick: random; paper: random for MountainCar, future for Reacher; K = 4)')
     .option('--steps <n>', 'environment steps per agent for qlearning (default 2e6)')
     .option('--goals-per-agent <k>', 'goals per agent (shard size; default: all goals in one agent). Each shard × seed is one agent task')
     .option('--model <class>', 'deterministic | stochastic (default)')

@@ -114,6 +114,8 @@ test('presets: paper is SPEC §3 exactly and validates; quick is smaller; bad ov
   assert.deepEqual(re.hidden, [2048, 2048, 2048, 2048, 2048, 2048]);
   assert.deepEqual(re.obsDims, [0, 1, 2, 3]);
   assert.deepEqual(re.goalDims, [4, 5]);
+  // The quick presets relabel with other training goals on both environments.
+  assert.deepEqual([quickPqn('reacher', 'position').her, quickPqn('mountaincar', 'position').her], ['random', 'random']);
   for (const env of ['mountaincar', 'reacher'] as const) {
     const cfg = resolveContinuousConfig(env, { preset: 'paper' });
     assert.equal(cfg.agent, 'pqn');
