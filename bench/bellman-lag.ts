@@ -1,0 +1,85 @@
+// Is an agent's Q-network consistent with the true dynamics where the fit samples?
+// For every saved Q-network of a run's --out directory: the mean Bellman residual
+// |Q(s,a) − r(ŝ) − γ(1 − d(ŝ))·max Q(ŝ)| over fit-distribution states s (those not
+// already at the goal), random actions and the agent's goals, with ŝ = s + κ·(s′ − s)
+// moved a fraction κ of the true step s′. A network the fit can invert is most
+// consistent at κ = 1; one whose minimum sits at a smaller κ is "lagged", and the model
+// P-learning extracts from it moves the system too slowly by about that factor.
+//
+//   npm run diagnose:bellman -- DIR [--states N]
+
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readQNetFile } from '../coordinator/artifacts.ts';
+import { qNetworkQFunction } from '../shared/agents/q-network-tf.ts';
+import { goalBackupTf, observeTf } from '../shared/continuous/tf-goals.ts';
+import { makeGoal } from '../shared/envs/continuous-goals.ts';
+import type { ContinuousEnvName, MountainCarGoalFamily } from '../shared/envs/continuous-tasks.ts';
+import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
+import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
+import { continuousEnv, sampleStates } from '../shared/experiments/continuous.ts';
+import { initBackend } from '../shared/tensor/backend.ts';
+import { Rng } from '../shared/util/rng.ts';
+
+const KAPPAS = [0, 0.2, 0.4, 0.6, 0.8, 1, 1.2];
+
+function usage(message: string): never {
+  console.error(`bellman-lag: ${message}\nusage: npm run diagnose:bellman -- DIR [--states N]   (DIR: a plearn run --out directory of a PQN run)`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const dir = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--states');
+if (!dir) usage('no run directory given');
+const statesAt = args.indexOf('--states');
+const n = statesAt < 0 ? 50_000 : Number(args[statesAt + 1]);
+if (!Number.isInteger(n) || n < 100 || n > 1_000_000) usage(`--states must be an integer in [100, 1000000], got ${args[statesAt + 1]}`);
+
+let files: string[];
+try {
+  files = (await readdir(dir)).filter((f) => /^q-network-seed\d+-agent\d+\.safetensors$/.test(f)).sort();
+} catch (e) {
+  usage(`cannot read ${dir}: ${(e as Error).message}`);
+}
+if (files.length === 0) usage(`${dir} holds no q-network-seed<k>-agent<j>.safetensors (was it a PQN run with --out?)`);
+
+const { tf } = await initBackend('auto');
+console.log(`| Q-network | ${KAPPAS.map((k) => `κ = ${k}`).join(' | ')} | most consistent at |`);
+console.log(`|---|${KAPPAS.map(() => '---|').join('')}---|`);
+for (const name of files) {
+  const file = await readQNetFile(join(dir, name));
+  const experiment = file.experiment as ContinuousEnvName;
+  const saved = (file.config ?? {}) as { goalFamily?: MountainCarGoalFamily };
+  const cfg = resolveContinuousConfig(experiment, experiment === 'mountaincar' ? { goalFamily: saved.goalFamily ?? 'position' } : {});
+  const env = continuousEnv(experiment);
+  const goals = file.goals.map((g) => makeGoal(g.target, g.mask));
+  const { reward } = trainingGoals(experiment, cfg.goalFamily);
+  const q = qNetworkQFunction(tf, file.weights, goals, observeTf(experiment));
+  const backup = goalBackupTf(experiment, goals, reward);
+  const D = env.stateDim;
+  const rng = new Rng(3);
+  const states = new Float64Array(n * D);
+  sampleStates(env, cfg.sampleFrom, rng, states, n);
+  const actions = new Int32Array(n);
+  const goalIdx = new Int32Array(n);
+  for (let i = 0; i < n; i++) { actions[i] = rng.int(env.nActions); goalIdx[i] = rng.int(goals.length); }
+  const next = new Float64Array(n * D);
+  env.step(states, actions, next, n);
+  const moved = new Float64Array(n * D);
+  const residuals = KAPPAS.map((kappa) => {
+    for (let i = 0; i < n * D; i++) moved[i] = states[i] + kappa * (next[i] - states[i]);
+    return tf.tidy(() => {
+      const s = tf.tensor2d(Float32Array.from(states), [n, D]);
+      const m = tf.tensor2d(Float32Array.from(moved), [n, D]);
+      const g = tf.tensor1d(goalIdx, 'int32');
+      const live = tf.sub(1, backup(tf, s, g).d);
+      const { r, d } = backup(tf, m, g);
+      const target = tf.add(r, tf.mul(tf.mul(tf.sub(1, d), cfg.gamma), tf.max(q.values(tf, m, g), 1)));
+      const res = tf.abs(tf.sub(q.targets(tf, s, tf.tensor1d(actions, 'int32'), g), target));
+      return tf.div(tf.sum(tf.mul(res, live)), tf.sum(live)).dataSync()[0];
+    });
+  });
+  q.dispose?.();
+  const best = residuals.indexOf(Math.min(...residuals));
+  console.log(`| ${name} | ${residuals.map((r) => r.toExponential(2)).join(' | ')} | κ = ${KAPPAS[best]} |`);
+}
