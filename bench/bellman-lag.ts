@@ -21,7 +21,16 @@ import { continuousEnv, sampleStates } from '../shared/experiments/continuous.ts
 import { initBackend } from '../shared/tensor/backend.ts';
 import { Rng } from '../shared/util/rng.ts';
 
-const KAPPAS = [0, 0.2, 0.4, 0.6, 0.8, 1, 1.2];
+const KAPPAS = Array.from({ length: 16 }, (_, i) => i / 10); // 0, 0.1, …, 1.5
+
+/** The minimum of the parabola through the smallest sampled residual and its two neighbours. */
+function kappaStar(res: readonly number[]): number {
+  const i = res.indexOf(Math.min(...res));
+  if (i === 0 || i === res.length - 1) return KAPPAS[i];
+  const [a, b, c] = [res[i - 1], res[i], res[i + 1]];
+  const h = KAPPAS[1] - KAPPAS[0];
+  return KAPPAS[i] + (h * (a - c)) / (2 * (a - 2 * b + c));
+}
 
 function usage(message: string): never {
   console.error(`bellman-lag: ${message}\nusage: npm run diagnose:bellman -- DIR [--states N]   (DIR: a plearn run --out directory of a PQN run)`);
@@ -44,8 +53,8 @@ try {
 if (files.length === 0) usage(`${dir} holds no q-network-seed<k>-agent<j>.safetensors (was it a PQN run with --out?)`);
 
 const { tf } = await initBackend('auto');
-console.log(`| Q-network | ${KAPPAS.map((k) => `κ = ${k}`).join(' | ')} | most consistent at |`);
-console.log(`|---|${KAPPAS.map(() => '---|').join('')}---|`);
+console.log('| Q-network | residual at κ = 0 (nothing moves) | at κ = 1 (the true step) | smallest | at κ* |');
+console.log('|---|---|---|---|---|');
 for (const name of files) {
   const file = await readQNetFile(join(dir, name));
   const experiment = file.experiment as ContinuousEnvName;
@@ -80,6 +89,5 @@ for (const name of files) {
     });
   });
   q.dispose?.();
-  const best = residuals.indexOf(Math.min(...residuals));
-  console.log(`| ${name} | ${residuals.map((r) => r.toExponential(2)).join(' | ')} | κ = ${KAPPAS[best]} |`);
+  console.log(`| ${name} | ${residuals[0].toExponential(2)} | ${residuals[10].toExponential(2)} | ${Math.min(...residuals).toExponential(2)} | ${kappaStar(residuals).toFixed(2)} |`);
 }
