@@ -8,20 +8,19 @@
 //
 //   npm run diagnose:bellman -- DIR [--states N]
 
-import { readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readQNetFile } from '../coordinator/artifacts.ts';
+import { loadCheckpoint } from '../coordinator/checkpoint-run.ts';
 import { qNetworkQFunction } from '../shared/agents/q-network-tf.ts';
 import { goalBackupTf, observeTf } from '../shared/continuous/tf-goals.ts';
-import { makeGoal } from '../shared/envs/continuous-goals.ts';
-import type { ContinuousEnvName, MountainCarGoalFamily } from '../shared/envs/continuous-tasks.ts';
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
-import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
+import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
 import { continuousEnv, sampleStates } from '../shared/experiments/continuous.ts';
 import { initBackend } from '../shared/tensor/backend.ts';
 import { Rng } from '../shared/util/rng.ts';
 
 const KAPPAS = Array.from({ length: 16 }, (_, i) => i / 10); // 0, 0.1, …, 1.5
+const TRUE_STEP = KAPPAS.indexOf(1);
 
 /** The minimum of the parabola through the smallest sampled residual and its two neighbours. */
 function kappaStar(res: readonly number[]): number {
@@ -44,28 +43,26 @@ const statesAt = args.indexOf('--states');
 const n = statesAt < 0 ? 50_000 : Number(args[statesAt + 1]);
 if (!Number.isInteger(n) || n < 100 || n > 1_000_000) usage(`--states must be an integer in [100, 1000000], got ${args[statesAt + 1]}`);
 
-let files: string[];
+// The run's own settings (fit distribution, γ, goal set) from its result.json.
+let cfg: ContinuousConfig;
 try {
-  files = (await readdir(dir)).filter((f) => /^q-network-seed\d+-agent\d+\.safetensors$/.test(f)).sort();
+  cfg = (JSON.parse(await readFile(join(dir, 'result.json'), 'utf8')) as { config: ContinuousConfig }).config;
 } catch (e) {
-  usage(`cannot read ${dir}: ${(e as Error).message}`);
+  usage(`cannot read ${join(dir, 'result.json')}: ${(e as Error).message}`);
 }
-if (files.length === 0) usage(`${dir} holds no q-network-seed<k>-agent<j>.safetensors (was it a PQN run with --out?)`);
+if (cfg?.experiment !== 'mountaincar' && cfg?.experiment !== 'reacher') usage(`${dir} holds no MountainCar or Reacher run`);
+const seeds = await loadCheckpoint(dir, cfg.experiment, cfg.goalFamily).catch((e: Error) => usage(e.message));
 
 const { tf } = await initBackend('auto');
+const env = continuousEnv(cfg.experiment);
+const { goals: allGoals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
+const D = env.stateDim;
 console.log('| Q-network | residual at κ = 0 (nothing moves) | at κ = 1 (the true step) | smallest | at κ* |');
 console.log('|---|---|---|---|---|');
-for (const name of files) {
-  const file = await readQNetFile(join(dir, name));
-  const experiment = file.experiment as ContinuousEnvName;
-  const saved = (file.config ?? {}) as { goalFamily?: MountainCarGoalFamily };
-  const cfg = resolveContinuousConfig(experiment, experiment === 'mountaincar' ? { goalFamily: saved.goalFamily ?? 'position' } : {});
-  const env = continuousEnv(experiment);
-  const goals = file.goals.map((g) => makeGoal(g.target, g.mask));
-  const { reward } = trainingGoals(experiment, cfg.goalFamily);
-  const q = qNetworkQFunction(tf, file.weights, goals, observeTf(experiment));
-  const backup = goalBackupTf(experiment, goals, reward);
-  const D = env.stateDim;
+for (const agent of seeds.flat()) {
+  const goals = agent.goalIndices.map((i) => allGoals[i]);
+  const q = qNetworkQFunction(tf, agent.weights, goals, observeTf(cfg.experiment));
+  const backup = goalBackupTf(cfg.experiment, goals, reward);
   const rng = new Rng(3);
   const states = new Float64Array(n * D);
   sampleStates(env, cfg.sampleFrom, rng, states, n);
@@ -74,20 +71,26 @@ for (const name of files) {
   for (let i = 0; i < n; i++) { actions[i] = rng.int(env.nActions); goalIdx[i] = rng.int(goals.length); }
   const next = new Float64Array(n * D);
   env.step(states, actions, next, n);
-  const moved = new Float64Array(n * D);
+  // Q(s, a) and the live mask do not depend on κ: computed once per agent.
+  const [qsa, live] = tf.tidy(() => {
+    const s = tf.tensor2d(Float32Array.from(states), [n, D]);
+    const g = tf.tensor1d(goalIdx, 'int32');
+    return [q.targets(tf, s, tf.tensor1d(actions, 'int32'), g), tf.sub(1, backup(tf, s, g).d)];
+  });
+  const g = tf.tensor1d(goalIdx, 'int32');
+  const liveCount = tf.sum(live).dataSync()[0];
+  const moved = new Float32Array(n * D);
   const residuals = KAPPAS.map((kappa) => {
     for (let i = 0; i < n * D; i++) moved[i] = states[i] + kappa * (next[i] - states[i]);
     return tf.tidy(() => {
-      const s = tf.tensor2d(Float32Array.from(states), [n, D]);
-      const m = tf.tensor2d(Float32Array.from(moved), [n, D]);
-      const g = tf.tensor1d(goalIdx, 'int32');
-      const live = tf.sub(1, backup(tf, s, g).d);
+      const m = tf.tensor2d(moved, [n, D]);
       const { r, d } = backup(tf, m, g);
       const target = tf.add(r, tf.mul(tf.mul(tf.sub(1, d), cfg.gamma), tf.max(q.values(tf, m, g), 1)));
-      const res = tf.abs(tf.sub(q.targets(tf, s, tf.tensor1d(actions, 'int32'), g), target));
-      return tf.div(tf.sum(tf.mul(res, live)), tf.sum(live)).dataSync()[0];
+      return tf.sum(tf.mul(tf.abs(tf.sub(qsa, target)), live)).dataSync()[0] / liveCount;
     });
   });
+  for (const t of [qsa, live, g]) t.dispose();
   q.dispose?.();
-  console.log(`| ${name} | ${residuals[0].toExponential(2)} | ${residuals[10].toExponential(2)} | ${Math.min(...residuals).toExponential(2)} | ${kappaStar(residuals).toFixed(2)} |`);
+  console.log(`| seed ${agent.seedIndex} agent ${agent.shardIndex} | ${residuals[0].toExponential(2)} | ${residuals[TRUE_STEP].toExponential(2)} `
+    + `| ${Math.min(...residuals).toExponential(2)} | ${kappaStar(residuals).toFixed(2)} |`);
 }
