@@ -57,7 +57,7 @@ type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' |
  * (1.4 GB of transitions and about half an hour per VI at 50⁴ on 2 cores). MountainCar's
  * quick fit leaves out samples whose state already meets the goal (with quickPqn's input
  * mapping, fast and gentle car went 0.69 → 0.72 and 0.38 → 0.64 of R* over 3 seeds);
- * on Reacher that lowered them, so it keeps them.
+ * on Reacher (with HER "future" agents) that lowered them, so it keeps them.
  */
 const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
   quick: {
