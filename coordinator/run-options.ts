@@ -35,7 +35,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--goal-cells <cells>', 'explicit sparse goal cells "x,y;x,y" instead of --goals')
     .option('--reward <family>', 'sparse (goal cell, terminating) | generic (U[0,1] reward per state)', undefined)
     .option('--agent <kind>', 'fourrooms: oracle (exact value iteration) | qlearning (default); continuous: pqn (default) | oracle (grid VI Q*)')
-    .option('--preset <p>', 'mountaincar/reacher: quick (default; CPU-sized, minutes per seed) | paper (SPEC §3 exactly; a GPU\'s work)')
+    .option('--preset <p>', 'mountaincar/reacher: quick (default; CPU-sized, minutes per seed) | paper (the reference implementation\'s settings, as in the paper; a GPU\'s work)')
     .option('--env-steps <n>', 'pqn: environment steps per agent (quick 2e6; paper 5e6 MountainCar, 1e7 Reacher)')
     .option('--num-envs <n>', 'pqn: parallel environments, a multiple of 16 (quick 128; paper 256)')
     .option('--q-hidden <widths>', 'pqn: Q-network hidden widths, e.g. 256,256 (quick 256,256,256; paper 4×1024 / 6×2048)')
