@@ -1,4 +1,4 @@
-// PQN hyper-parameters: the reference's ("paper", SPEC §3) and a CPU-sized
+// PQN hyper-parameters: the reference implementation's ("paper") and a CPU-sized
 // "quick" preset per environment, plus validation of user overrides.
 
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
@@ -43,7 +43,7 @@ const COMMON = {
   herK: 4, resetRatio: 16, evalPoints: 20, evalEpisodes: 16,
 } as const;
 
-/** SPEC §3's table (the reference configs). MountainCar's goal dim follows the goal family. */
+/** The reference implementation's configs. MountainCar's goal dim follows the goal family. */
 export function paperPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
   if (env === 'mountaincar') {
     return {
