@@ -1,4 +1,4 @@
-// The small, exactly specified pieces of PQN (SPEC §3), as plain functions so
+// The small, exactly specified pieces of PQN (the reference agent), as plain functions so
 // each can be checked by hand: schedules, TD targets, hindsight relabelling and
 // optimistic resets. The training loop in pqn.ts strings them together.
 
