@@ -1,4 +1,4 @@
-// PQN (SPEC §3), one goal-conditioned agent: NUM_ENVS ε-greedy environments
+// PQN (the reference implementation's agent), one goal-conditioned agent: NUM_ENVS ε-greedy environments
 // step NUM_STEPS times, each transition is repeated with K hindsight goals, and
 // one epoch of minibatch TD updates runs over the lot — no replay buffer, no
 // target network. Everything is a function of (env, goals, config, seed).
