@@ -1,4 +1,4 @@
-// Value iteration on a grid with multilinear interpolation (SPEC §4): the oracle for
+// Value iteration on a grid with multilinear interpolation (as in the paper's evaluation): the oracle for
 // the Q error (policy evaluation of the agent's greedy policy) and for unseen goals
 // (optimal control under the true dynamics and under P̂). Every (cell, action) has one
 // deterministic successor; its value is read by interpolating V at the successor, so
