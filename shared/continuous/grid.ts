@@ -1,5 +1,5 @@
 // Regular grids over a box of state space, and multilinear interpolation on them:
-// the function class grid value iteration works in (SPEC §4). Values live at grid
+// the function class grid value iteration works in. Values live at grid
 // points ("cells" below means grid points, not the boxes between them), flattened
 // row-major with the LAST dim varying fastest, the reference's meshgrid("ij") order,
 // so a flat V or Q here lines up index by index with the reference's arrays.
