@@ -1,5 +1,5 @@
 // Planning on a grid for continuous worlds: the oracle agent (Q* of each training
-// goal under the true dynamics) and the unseen-goal evaluation (SPEC §4): plan with
+// goal under the true dynamics) and the paper's unseen-goal evaluation: plan with
 // the true dynamics (R*) and with the extracted model (R^WM), then roll both greedy
 // policies out on the TRUE dynamics from reset states.
 
