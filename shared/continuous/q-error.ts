@@ -1,4 +1,4 @@
-// SPEC §4's Q error: how far an agent's Q is from Q^π, the true value of the agent's
+// The Q error (as the paper evaluates agents): how far an agent's Q is from Q^π, the true value of the agent's
 // OWN greedy policy π = argmax_a Q (not from Q*: an agent may act well and still
 // misjudge its values, and this measures that Bellman self-consistency error). Q^π
 // comes from policy evaluation on the VI grid with the true dynamics, through the
