@@ -1,5 +1,5 @@
-// World-model error on continuous worlds (SPEC §4): per (action, state dim) MSE and
-// NMSE of the predicted next state, beside the identity map ("nothing moves"), and
+// World-model error on continuous worlds: per (action, state dim) MSE and NMSE of the
+// predicted next state (the paper's metric), beside the identity map ("nothing moves"), and
 // the delta NMSE (error on the change s' − s), which the identity map scores 1 on.
 // Angle dims use wrapped differences.
 
