@@ -50,7 +50,7 @@ function reacherGoal(dims: readonly number[], values: readonly number[]): Contin
 }
 
 /**
- * The training goal set (SPEC §3, "paper" preset).
+ * The training goal set (the reference implementation's, "paper" preset).
  * MountainCar `position` (default): x ∈ linspace(−1.2, 0.6, 4) = {−1.2, −0.6, 0, 0.6},
  * mask x, sparse a = 0.1. MountainCar `velocity`: v ∈ linspace(−0.07, 0.07, 4), mask v,
  * sparse a = 0.01. Reacher: fingertip targets on the unit circle at 0°, 90°, 180°, 270°,
@@ -89,7 +89,7 @@ export function trainingGoals(
 }
 
 /**
- * Tasks never trained on (SPEC §4; the reference's UNSEEN_GOALS, the same list in
+ * Tasks never trained on (the reference's UNSEEN_GOALS, the same list in
  * both MountainCar configs). All sparse and terminating.
  */
 export function unseenTasks(env: ContinuousEnvName): TaskSpec[] {
