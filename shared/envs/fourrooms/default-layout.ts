@@ -1,7 +1,7 @@
-// The shipped FourRooms map (SPEC §2), kept as layout text rather than code so
+// The shipped FourRooms map (plearn's own; the reference code has none), kept as layout text rather than code so
 // that it goes through the same parser and validation as a user's own file.
 
-export const DEFAULT_LAYOUT_TEXT = `# FourRooms, as in SPEC §2: a 9x9 grid cut by a wall cross at column 4 and
+export const DEFAULT_LAYOUT_TEXT = `# FourRooms, the shipped map: a 9x9 grid cut by a wall cross at column 4 and
 # row 4, doorways at (4,2), (4,6), (2,4), (6,4): 64 room cells + 4 doorways.
 #
 # Format, one directive a line; "#" opens a comment at a line start or after a space:
