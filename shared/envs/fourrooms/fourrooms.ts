@@ -1,5 +1,5 @@
 // FourRooms as a TabularWorld: a parsed layout plus one variant's move noise
-// turned into an exact kernel (SPEC §2). The dense P is the ground truth that
+// turned into an exact kernel. The dense P is the ground truth that
 // P-learning is scored against, so it is built by enumeration, never sampled.
 
 import { sampleNext, sparsify, type TabularWorld } from '../tabular.ts';
