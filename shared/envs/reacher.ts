@@ -26,7 +26,7 @@ export const REACHER_TORQUE_VALUES: readonly number[] = [-1, 0, 1];
 export const REACHER_MAX_STEPS = 100;
 /** Reset: θ_j ~ U[−π, π], ω_j ~ U[−1, 1] (gymnax `reset_env`). */
 export const REACHER_RESET_OMEGA = 1;
-/** Half-width of the ω box of the uniform distribution and of the value-iteration grid (SPEC §4). */
+/** Half-width of the ω box of the uniform distribution and of the value-iteration grid (as the paper's evaluation). */
 export const REACHER_GRID_OMEGA = 2;
 
 const NT = REACHER_TORQUE_VALUES.length;
