@@ -10,7 +10,7 @@ import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
 
 export interface ContinuousConfig {
   readonly experiment: ContinuousEnvName;
-  /** `pqn`: trained PQN agents (SPEC §3); `oracle`: grid value iteration's Q*. */
+  /** `pqn`: trained PQN agents (the reference's agent); `oracle`: grid value iteration's Q*. */
   readonly agent: 'pqn' | 'oracle';
   readonly preset: Preset;
   /** The PQN agents' settings (null for oracle agents). */
@@ -52,7 +52,7 @@ export interface ContinuousInput extends PqnInput {
 type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>;
 
 /**
- * `paper`: SPEC §3–§4 exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
+ * `paper`: the reference implementation's settings exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
  * step size for fewer steps on smaller batches, and Reacher's VI grid 21⁴ instead of 50⁴
  * (1.4 GB of transitions and about half an hour per VI at 50⁴ on 2 cores). MountainCar's
  * quick fit leaves out samples whose state already meets the goal (with quickPqn's input
@@ -82,7 +82,7 @@ const DEFAULTS: Record<Preset, Record<ContinuousEnvName, PresetDefaults>> = {
   },
 };
 
-/** Every continuous experiment trains on four goals (SPEC §3). */
+/** Every continuous experiment trains on four goals (as the reference). */
 export const TRAINING_GOALS = 4;
 
 export function resolveContinuousConfig(experiment: ContinuousEnvName, input: ContinuousInput): ContinuousConfig {
