@@ -1,5 +1,5 @@
-// PQN's optimiser (SPEC: "RAdam, global-norm clip 10, learning rate decayed
-// linearly"), written to reproduce
+// PQN's optimiser (the reference's: RAdam, global-norm clip 10, learning rate decayed
+// linearly), written to reproduce
 //   optax.chain(optax.clip_by_global_norm(maxNorm), optax.radam(lr))
 // with optax's defaults (b1 0.9, b2 0.999, eps 1e-8, eps_root 0, threshold 5,
 // nesterov off); see optax/_src/transform.py `scale_by_radam` and
