@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
+import type { JobSpec } from '../shared/experiments/jobs.ts';
+import { fastCpuUnavailable, slowCpuWarning } from '../shared/tensor/backend.ts';
 import { ConfigError, intIn } from '../shared/util/validate.ts';
 import { logLevelOption, UsageError } from './cli-common.ts';
 import { registerClusterCommands } from './cluster-cli.ts';
@@ -28,10 +30,23 @@ export interface RunOptions extends JobOptions {
 }
 
 
+/**
+ * The tensor work runs in pool threads, where the backend's own fallback
+ * warning is not printed: say it here, once, before a continuous run starts.
+ */
+async function warnIfSlowCpu(spec: JobSpec): Promise<void> {
+  if (spec.experiment === 'fourrooms') return;
+  const backend = spec.options.backend;
+  if (backend !== undefined && backend !== 'auto') return;
+  const reason = await fastCpuUnavailable();
+  if (reason !== null) process.stderr.write(slowCpuWarning(reason) + '\n');
+}
+
 async function runCommand(experiment: string, opts: RunOptions): Promise<number> {
   const log = pino({ level: opts.logLevel, base: { svc: 'plearn-run' } }, pino.destination(2));
   const spec = await specFromOptions(experiment, opts);
   const threads = opts.threads === undefined ? undefined : intIn('threads', opts.threads, 1, 1024);
+  await warnIfSlowCpu(spec);
   let bar: ProgressBar | undefined;
   const hooks = {
     planned: (units: number) => { bar = new ProgressBar(units); log.info({ units }, 'run planned'); },

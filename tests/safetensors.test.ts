@@ -7,7 +7,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import {
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
 import { resolveContinuousConfig } from '../shared/experiments/continuous-config.ts';
 import type { ContinuousPqnArtifact } from '../shared/tasks/continuous-pqn.ts';
+import { findPython } from './support/python.ts';
 
 // ---- helpers --------------------------------------------------------------------
 
@@ -464,15 +464,6 @@ def predict(states, actions):
     return nxt
 `;
 
-function findPython(): { python: string } | { skip: string } {
-  const candidates = ['/opt/plearn-py/bin/python3', 'python3'].filter((p) => !p.startsWith('/') || existsSync(p));
-  for (const python of candidates) {
-    const r = spawnSync(python, ['-c', 'import safetensors, numpy'], { encoding: 'utf8' });
-    if (r.status === 0) return { python };
-  }
-  return { skip: 'no python3 with safetensors and numpy (python3 -m venv /opt/plearn-py && /opt/plearn-py/bin/pip install safetensors numpy)' };
-}
-
 function runPython(python: string, script: string, args: string[], input = ''): string {
   const r = spawnSync(python, ['-c', script, ...args], { encoding: 'utf8', input });
   assert.equal(r.status, 0, `python failed:\n${r.stderr}`);
@@ -480,7 +471,7 @@ function runPython(python: string, script: string, args: string[], input = ''): 
 }
 
 describe('agrees with the official safetensors package', () => {
-  const py = findPython();
+  const py = findPython(['safetensors', 'numpy']);
 
   test('Python reads a file we wrote: dtypes, shapes, exact bytes, sums, metadata', async (t) => {
     if ('skip' in py) { t.skip(py.skip); return; }

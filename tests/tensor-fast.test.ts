@@ -24,6 +24,10 @@ try {
 } catch (e) {
   unavailable = `fast CPU addon unavailable: ${e instanceof Error ? e.message : String(e)}`;
 }
+// CI builds the addon in npm test's set-up: there a missing addon is a failure, not a skip.
+if (unavailable && process.env.CI === 'true' && process.env.PLEARN_FAST_CPU !== 'off') {
+  throw new Error(`CI=true but the ${unavailable}; npm test's set-up (tests/support/setup.sh) should have built it`);
+}
 const skip = unavailable;
 
 // Fresh inputs every run; the seed is printed so a failure can be replayed.
@@ -365,7 +369,7 @@ function autoInChild(env: Record<string, string>): { backend: string; detail: st
 
 for (const [why, env, reason] of [
   ['PLEARN_FAST_CPU=off', { PLEARN_FAST_CPU: 'off', PLEARN_FAST_CPU_ADDON: '' }, /disabled by PLEARN_FAST_CPU=off/],
-  ['a missing addon', { PLEARN_FAST_CPU: '', PLEARN_FAST_CPU_ADDON: '/nonexistent/fastcpu.node' }, /addon not built \(\/nonexistent\/fastcpu\.node missing; needs a C compiler and libopenblas-dev/],
+  ['a missing addon', { PLEARN_FAST_CPU: '', PLEARN_FAST_CPU_ADDON: '/nonexistent/fastcpu.node' }, /addon not built \(\/nonexistent\/fastcpu\.node missing; needs a C compiler and libopenblas-dev: npm run fast-cpu\)/],
 ] as const) {
   test(`fallback: with ${why}, auto picks a plain backend, warns once, and trains`, () => {
     const out = autoInChild(env);
@@ -373,7 +377,9 @@ for (const [why, env, reason] of [
     assert.match(out.detail, new RegExp(`skipped .*cpu-blas: ${reason.source}`));
     const warnings = out.stderr.split('\n').filter((l) => l.trim() !== '');
     assert.equal(warnings.length, 1, out.stderr);
-    assert.match(warnings[0], /^plearn: warning: fast CPU path unavailable \(.+\); using a slower TensorFlow\.js backend$/);
+    assert.match(warnings[0], /^plearn: warning: fast CPU path unavailable \(.+\); using a slower TensorFlow\.js backend/);
+    if (env.PLEARN_FAST_CPU === 'off') assert.doesNotMatch(warnings[0], /npm run/, 'turned off on purpose: no fix offered');
+    else assert.equal(warnings[0].split('npm run fast-cpu').length, 2, `the fix, once: ${warnings[0]}`);
     assert.ok(Number.isFinite(out.loss) && out.loss > 0, String(out.loss));
   });
 }

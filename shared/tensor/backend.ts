@@ -104,6 +104,25 @@ async function load(name: BackendName): Promise<BackendHandle> {
 
 let warnedFastCpu = false;
 
+/** The one command that builds the fast CPU path (installing gcc and OpenBLAS first where it can). */
+export const FAST_CPU_FIX = 'npm run fast-cpu';
+
+/** The line a run prints, once, when the fast CPU path is missing: why, and the fix (once) unless it was turned off on purpose. */
+export function slowCpuWarning(reason: string): string {
+  const fix = process.env.PLEARN_FAST_CPU === 'off' || reason.includes(FAST_CPU_FIX) ? '' : `; to build it, run: ${FAST_CPU_FIX}`;
+  return `plearn: warning: fast CPU path unavailable (${reason}); using a slower TensorFlow.js backend${fix}`;
+}
+
+/** Why the fast CPU path cannot load on this thread, or null when it can. */
+export async function fastCpuUnavailable(): Promise<string | null> {
+  try {
+    (await import('./fast-cpu.ts')).loadFastCpuAddon();
+    return null;
+  } catch (e) {
+    return firstLine(e);
+  }
+}
+
 /**
  * Load TensorFlow.js and activate a backend.
  * `auto` (the default) tries tensorflow-gpu, then tensorflow, then cpu-blas, then wasm,
@@ -135,7 +154,7 @@ export async function initBackend(requested: BackendName | 'auto' = 'auto'): Pro
       skipped.push(`${name}: ${firstLine(e)}`);
       if (name === 'cpu-blas' && isMainThread && !warnedFastCpu) {
         warnedFastCpu = true;
-        process.stderr.write(`plearn: warning: fast CPU path unavailable (${firstLine(e)}); using a slower TensorFlow.js backend\n`);
+        process.stderr.write(slowCpuWarning(firstLine(e)) + '\n');
       }
     }
   }

@@ -93,7 +93,7 @@ export function loadFastCpuAddon(): FastCpuAddon {
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'MODULE_NOT_FOUND' || code === 'ENOENT') {
-      throw new Error(`addon not built (${path} missing; needs a C compiler and libopenblas-dev, then npm ci or node shared/tensor/native/build.mjs)`);
+      throw new Error(`addon not built (${path} missing; needs a C compiler and libopenblas-dev: npm run fast-cpu)`);
     }
     throw new Error(`addon failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n', 1)[0]}`);
   }

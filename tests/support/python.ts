@@ -1,0 +1,31 @@
+// Where the tests find Python for their cross-checks: the one virtualenv that
+// tests/support/python-env.sh makes (npm test's set-up runs it), or
+// $PLEARN_PYTHON. A test that needs Python and finds none skips with one line
+// saying how to get it — except under CI=true, where the set-up made the venv
+// and a missing one must fail the run rather than quietly skip the checks.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const PYTHON_VENV = process.env.PLEARN_PYTHON_VENV ?? join(homedir(), '.cache', 'plearn', 'python-venv');
+
+export type PythonFound = { python: string } | { skip: string };
+
+/** A Python that imports every module in `modules`, or why there is none. */
+export function findPython(modules: readonly string[]): PythonFound {
+  const candidates = [process.env.PLEARN_PYTHON, join(PYTHON_VENV, 'bin', 'python')]
+    .filter((p): p is string => typeof p === 'string' && p !== '' && existsSync(p));
+  const probe = `import ${modules.join(', ')}`;
+  const tried: string[] = [];
+  for (const python of candidates) {
+    const r = spawnSync(python, ['-c', probe], { encoding: 'utf8' });
+    if (r.status === 0) return { python };
+    tried.push(`${python}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  }
+  const why = `no Python with ${modules.join(', ')} (${tried.length > 0 ? tried.join('; ') : `no venv at ${PYTHON_VENV}`}); `
+    + 'make it with: bash tests/support/python-env.sh';
+  if (process.env.CI === 'true') throw new Error(`CI=true and ${why}`);
+  return { skip: why };
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# npm test's set-up (its `pretest`): make what the tests need, on a fresh
+# machine as on a developer's, or stop with one line that says how.
+#   1. nats-server, for the integration tests (ensure-nats-server.sh);
+#   2. the fast CPU addon, so the fast-path tests run: `npm ci` ran its build
+#      before anything could install a compiler or OpenBLAS, so build it here
+#      (shared/tensor/native/ensure.sh installs them first as root with apt);
+#   3. the Python virtualenv of the cross-checks (python-env.sh). Without one
+#      those checks skip, saying so — under CI=true a missing venv fails.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+bash "$here/ensure-nats-server.sh" || exit 1
+bash "$root/shared/tensor/native/ensure.sh" || exit 1
+if py=$(bash "$here/python-env.sh"); then
+  echo "python env: $py"
+elif [ "${CI:-}" = true ]; then
+  exit 1
+else
+  echo "python env: none; the Python cross-checks will skip" >&2
+fi
+exit 0
