@@ -5,8 +5,9 @@
 #   2. the fast CPU addon, so the fast-path tests run: `npm ci` ran its build
 #      before anything could install a compiler or OpenBLAS, so build it here
 #      (shared/tensor/native/ensure.sh installs them first as root with apt);
-#   3. the Python virtualenv of the cross-checks (python-env.sh). Without one
-#      those checks skip, saying so — under CI=true a missing venv fails.
+#   3. the Python virtualenv of the cross-checks (python-env.sh), and helm for
+#      the chart tests (ensure-helm.sh: built with Go, a few minutes once).
+#      Without them those tests skip, saying so — under CI=true they fail.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -19,5 +20,9 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 else
   echo "python env: none; the Python cross-checks will skip" >&2
+fi
+if ! bash "$here/ensure-helm.sh"; then
+  [ "${CI:-}" = true ] && exit 1
+  echo "helm: none; the chart tests will skip" >&2
 fi
 exit 0
