@@ -10,9 +10,13 @@
 //    image is made locally (deploy/build-base-image.sh: debootstrapped bookworm
 //    plus this machine's Node 20, no registry needed), the cpu target is built
 //    with podman, then nats-server, a coordinator and two workers run as
-//    containers — read-only root, all capabilities dropped, as the chart runs
-//    them — and a FourRooms job submitted from the host must complete with the
-//    same numbers as `plearn run`.
+//    testcontainers GenericContainers on one network, each started once its
+//    health endpoint answers — uid 10001, read-only root, all capabilities
+//    dropped, tmpfs /tmp, as the chart runs them — and a FourRooms job
+//    submitted from the host must complete with the same numbers as
+//    `plearn run`. The engine is the one testcontainers finds (Docker, or here
+//    podman's API service, which ci-steps.sh starts); with none, this part
+//    skips with one line. See tests/support/containers.ts for the clean-up.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +26,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, plearn } from './support/run-cli.ts';
-import { freePort, natsServerBin } from './support/nats-server.ts';
+import { natsServerBin } from './support/nats-server.ts';
+import type { Engine, StartedTestContainer, TestContainer } from './support/containers.ts';
 
 // ---------------------------------------------------------------------------
 // Dockerfile parsing
@@ -206,8 +211,16 @@ const BASE_IMAGE = 'localhost/plearn-ci/node:20-bookworm';
 const DEBIAN_IMAGE = 'localhost/plearn-ci/debian:bookworm';
 const IMAGE = 'localhost/plearn:ci-cpu';
 
-function imageTestBlocker(): string | false {
+// Loaded only when the real part runs: testcontainers takes a second to import.
+let tc: typeof import('./support/containers.ts') | undefined;
+let engine: Engine | undefined;
+
+async function imageTestBlocker(): Promise<string | false> {
   if (process.env.PLEARN_IMAGE_TEST !== '1') return 'image build/run test: set PLEARN_IMAGE_TEST=1 (needs root, podman, debootstrap; deploy/ci-steps.sh sets it)';
+  tc = await import('./support/containers.ts');
+  const found = await tc.findEngine();
+  if (typeof found === 'string') return `image build/run test: ${found} — deploy/ci-steps.sh starts podman's API service`;
+  engine = found;
   return false;
 }
 
@@ -231,28 +244,10 @@ function run(cmd: string, args: string[], timeoutMs: number, log?: string): Prom
 const podman = (args: string[], timeoutMs = 60_000, log?: string) => run(PODMAN[0], [...PODMAN.slice(1), ...args], timeoutMs, log);
 const tail = (s: string, n = 30) => s.split('\n').slice(-n).join('\n');
 
-async function waitReady(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < until) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (res.status === 200) return;
-      last = `HTTP ${res.status}`;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`nothing ready on :${port}/readyz within ${timeoutMs} ms (${last})`);
-}
-
-describe('cpu image: build with podman, run the cluster as containers', { skip: imageTestBlocker() }, () => {
+describe('cpu image: build with podman, run the cluster as testcontainers', { skip: await imageTestBlocker() }, () => {
   const suffix = `${process.pid}`;
   const names = { nats: `plearn-ci-nats-${suffix}`, coordinator: `plearn-ci-coord-${suffix}`, w1: `plearn-ci-w1-${suffix}`, w2: `plearn-ci-w2-${suffix}` };
   let logs: string;
-  let natsPort: number;
-  const health: Record<'coordinator' | 'w1' | 'w2', number> = { coordinator: 0, w1: 0, w2: 0 };
   const timings: Record<string, number> = {};
   let passed = false;
 
@@ -264,17 +259,19 @@ describe('cpu image: build with podman, run the cluster as containers', { skip: 
     const conf = existsSync('/etc/containers/containers.conf') ? readFileSync('/etc/containers/containers.conf', 'utf8') : '';
     assert.match(conf, /default_ulimits\s*=\s*\[\s*\]/, '/etc/containers/containers.conf must set default_ulimits = [] (deploy/ci-steps.sh writes it)');
     logs = await mkdtemp(join(tmpdir(), 'plearn-image-test-'));
-    natsPort = await freePort();
-    for (const k of Object.keys(health) as (keyof typeof health)[]) health[k] = await freePort();
+    // No reaper here (it is pulled from Docker Hub): what a killed earlier run left, we remove.
+    const orphans = await tc!.removeOwned(engine!, 'orphans');
+    if (orphans.length) process.stderr.write(`image test: removed leftovers of earlier runs: ${orphans.join(', ')}\n`);
   });
 
   after(async () => {
-    for (const n of Object.values(names)) await podman(['rm', '-f', '-t', '5', n]).catch(() => undefined);
+    // Containers and network of this run, whether the tests passed or not.
+    const removed = await tc!.removeOwned(engine!, 'mine').catch((e: Error) => [`cleanup failed: ${e.message}`]);
     // Old builds of the tag leave dangling layers behind; drop only ours.
     await podman(['image', 'prune', '-f', '--filter', 'label=org.opencontainers.image.title=plearn']).catch(() => undefined);
     // Build and container logs are kept only when something failed.
     if (passed) await rm(logs, { recursive: true, force: true });
-    process.stderr.write(`image test timings (s): ${JSON.stringify(timings)}${passed ? '' : `; logs in ${logs}`}\n`);
+    process.stderr.write(`image test (${engine!.name}): timings (s) ${JSON.stringify(timings)}; removed ${removed.length} container(s)/network(s)${passed ? '' : `; logs in ${logs}`}\n`);
   });
 
   test('base image: debootstrapped bookworm with Node 20 (cached tarball)', { timeout: 600_000 }, async () => {
@@ -286,6 +283,11 @@ describe('cpu image: build with podman, run the cluster as containers', { skip: 
     assert.match(v.stdout.trim(), /^v20\./);
   });
 
+  // The build stays `podman build`, not GenericContainer.fromDockerfile: the npm registry is
+  // reached here through a TLS-intercepting proxy, and the build borrows the host's CA bundle
+  // through a build-time volume (-v), which the Docker build API has no way to pass; the base
+  // image is also podman's (build-base-image.sh imports it). ensureImage hands the result to
+  // the engine testcontainers found, when that is not podman itself.
   test('podman build --target cpu from that base', { timeout: 600_000 }, async () => {
     const t0 = Date.now();
     const args = ['build', '--format', 'docker', '--network', 'host', '--target', 'cpu',
@@ -317,69 +319,99 @@ describe('cpu image: build with podman, run the cluster as containers', { skip: 
     assert.match(devDeps.stdout, /^\/app\/node_modules\/tsx$/m, 'tsx (a runtime dependency) is there');
     assert.match(devDeps.stdout, /^10001$/m);
     assert.match(devDeps.stdout, /read-only/, 'the plearn user cannot modify the app');
+    for (const image of [IMAGE, DEBIAN_IMAGE]) await tc!.ensureImage(engine!, image, PODMAN);
   });
 
   test('nats-server, a coordinator and two workers as containers complete a FourRooms job', { timeout: 300_000 }, async () => {
+    const { TestContainer, Wait } = tc!;
     const natsBin = natsServerBin();
     assert.ok(natsBin, 'nats-server on this machine (tests/support/ensure-nats-server.sh)');
     const natsPath = natsBin.includes('/') ? natsBin : spawnSync('sh', ['-c', `command -v ${natsBin}`], { encoding: 'utf8' }).stdout.trim();
-    const nats = await podman(['run', '-d', '--name', names.nats, '--network', 'host', '-v', `${natsPath}:/usr/local/bin/nats-server:ro`,
-      DEBIAN_IMAGE, 'nats-server', '-js', '-sd', '/tmp/js', '-a', '127.0.0.1', '-p', String(natsPort)]);
-    assert.equal(nats.code, 0, nats.stderr);
-    const url = `nats://127.0.0.1:${natsPort}`;
-    // What the chart's securityContext asks of Kubernetes, asked of podman.
-    const hardened = ['--network', 'host', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+    const network = await tc!.ownedNetwork();
+    const started: Partial<Record<keyof typeof names, StartedTestContainer>> = {};
+    const logOf = async (k: keyof typeof names) => `${names[k]} log:\n${await tc!.containerLogs(engine!, names[k])}`;
+    const start = async (k: keyof typeof names, c: TestContainer) => {
+      try {
+        started[k] = await c.start();
+      } catch (e) {
+        throw new Error(`${names[k]}: ${(e as Error).message}\n${await logOf(k)}`);
+      }
+    };
+
+    // nats-server is this machine's binary in the debootstrapped Debian, ready when its monitor says so.
+    await start('nats', new TestContainer(DEBIAN_IMAGE).withName(names.nats)
+      .withNetwork(network).withNetworkAliases('nats')
+      .withBindMounts([{ source: natsPath, target: '/usr/local/bin/nats-server', mode: 'ro' }])
+      .withCommand(['nats-server', '-js', '-sd', '/tmp/js', '-p', '4222', '-m', '8222'])
+      .withExposedPorts(4222, 8222)
+      .withWaitStrategy(Wait.forHttp('/healthz', 8222).forStatusCode(200))
+      .withStartupTimeout(60_000));
+    const nats = started.nats!;
+    // testcontainers says "localhost"; the published port is bound on IPv4.
+    const host = nats.getHost() === 'localhost' ? '127.0.0.1' : nats.getHost();
+    const hostUrl = `nats://${host}:${nats.getMappedPort(4222)}`;
+
+    // The chart's securityContext, asked of the engine; ready when /readyz answers 200.
+    const plearnContainer = (name: string, healthPort: number, args: string[]) => new TestContainer(IMAGE).withName(name)
+      .withNetwork(network).withChartSecurityContext()
+      .withCommand([...args, '--nats', 'nats://nats:4222', '--threads', '1', '--health-port', String(healthPort)])
+      // Both ports the image EXPOSEs, whichever this service listens on: podman 4.3's API lists
+      // an EXPOSEd port nobody publishes in HostConfig.PortBindings with no binding, and
+      // testcontainers then waits for it to be bound until it times out.
+      .withExposedPorts(8080, 8081)
+      .withWaitStrategy(Wait.forHttp('/readyz', healthPort).forStatusCode(200))
+      .withStartupTimeout(120_000);
     const t0 = Date.now();
-    const coord = await podman(['run', '-d', '--name', names.coordinator, ...hardened, IMAGE,
-      'coordinator', '--nats', url, '--threads', '1', '--replicas', '1', '--health-port', String(health.coordinator)]);
-    assert.equal(coord.code, 0, coord.stderr);
-    for (const w of ['w1', 'w2'] as const) {
-      const r = await podman(['run', '-d', '--name', names[w], ...hardened, IMAGE,
-        'worker', '--nats', url, '--threads', '1', '--id', `ctr-${w}`, '--health-port', String(health[w]), '--drain-timeout-ms', '5000']);
-      assert.equal(r.code, 0, r.stderr);
-    }
-    try {
-      for (const k of Object.keys(health) as (keyof typeof health)[]) await waitReady(health[k], 60_000);
-    } catch (e) {
-      const l = await podman(['logs', names.coordinator]);
-      throw new Error(`${(e as Error).message}\ncoordinator log:\n${tail(l.stdout + l.stderr)}`);
-    }
+    await Promise.all([
+      start('coordinator', plearnContainer(names.coordinator, 8081, ['coordinator', '--replicas', '1'])),
+      ...(['w1', 'w2'] as const).map((w) => start(w, plearnContainer(names[w], 8080, ['worker', '--id', `ctr-${w}`, '--drain-timeout-ms', '5000']))),
+    ]);
     timings.startup = (Date.now() - t0) / 1000;
+    const { coordinator, w1, w2 } = started as Record<keyof typeof names, StartedTestContainer>;
+
+    // The hardening, seen from inside each container.
+    for (const [name, c] of [[names.coordinator, coordinator], [names.w1, w1], [names.w2, w2]] as const) {
+      const r = await c.exec(['sh', '-c', 'id -u; id -g; grep -E "^(CapEff|NoNewPrivs)" /proc/1/status; '
+        + 'awk \'$2=="/" {print "root " $4} $2=="/tmp" {print "tmp " $3 " " $4}\' /proc/mounts']);
+      assert.equal(r.exitCode, 0, `${name}: ${r.output}`);
+      assert.match(r.stdout, /^10001\n10001\n/, `${name}: runs as 10001:10001`);
+      assert.match(r.stdout, /^CapEff:\s+0+$/m, `${name}: no capabilities`);
+      assert.match(r.stdout, /^NoNewPrivs:\s+1$/m, `${name}: no privilege escalation`);
+      assert.match(r.stdout, /^root ro[,\n]/m, `${name}: read-only root filesystem`);
+      assert.match(r.stdout, /^tmp tmpfs rw[,\n]/m, `${name}: /tmp a writable tmpfs`);
+    }
 
     const job = ['fourrooms', '--agent', 'oracle', '--goals', '4', '--goals-per-agent', '2'];
     const t1 = Date.now();
-    const sub = await plearn(['submit', ...job, '--nats', url, '--watch', '--json'], 180_000);
+    const sub = await plearn(['submit', ...job, '--nats', hostUrl, '--watch', '--json'], 180_000);
     timings.job = (Date.now() - t1) / 1000;
-    if (sub.code !== 0) {
-      const l = await podman(['logs', names.coordinator]);
-      assert.fail(`submit exited ${sub.code}:\n${sub.stderr}\ncoordinator log:\n${tail(l.stdout + l.stderr)}`);
-    }
+    if (sub.code !== 0) assert.fail(`submit exited ${sub.code}:\n${sub.stderr}\n${await logOf('coordinator')}`);
     const remote = JSON.parse(sub.stdout) as { summary: Record<string, unknown>; seeds: unknown[] };
     const local = await plearn(['run', ...job, '--json'], 120_000);
     assert.equal(local.code, 0, local.stderr);
     const expected = JSON.parse(local.stdout) as { summary: Record<string, unknown> };
     assert.deepEqual(remote.summary, expected.summary, 'the containers compute what plearn run computes');
 
-    const workers = await plearn(['workers', '--nats', url, '--json']);
+    const workers = await plearn(['workers', '--nats', hostUrl, '--json']);
     assert.equal(workers.code, 0, workers.stderr);
     const ids = (JSON.parse(workers.stdout) as { id?: string }[]).map((w) => w.id).sort();
     assert.deepEqual(ids, ['ctr-w1', 'ctr-w2']);
 
-    for (const n of [names.coordinator, names.w1, names.w2]) {
-      const hc = await podman(['healthcheck', 'run', n]);
-      assert.equal(hc.code, 0, `${n}: HEALTHCHECK failed: ${hc.stdout}${hc.stderr}`);
+    // The image's HEALTHCHECK command, run the way the engine runs it (podman runs health
+    // checks from systemd timers, and this machine has no systemd).
+    for (const [name, c] of [[names.coordinator, coordinator], [names.w1, w1], [names.w2, w2]] as const) {
+      const hc = await c.exec(['node', '/app/deploy/healthcheck.mjs']);
+      assert.equal(hc.exitCode, 0, `${name}: HEALTHCHECK failed: ${hc.output}`);
     }
 
-    // SIGTERM (what Kubernetes sends): workers drain and exit 0.
-    const stop = await podman(['stop', '-t', '30', names.w1, names.w2, names.coordinator], 60_000);
-    assert.equal(stop.code, 0, stop.stderr);
-    for (const n of [names.w1, names.w2, names.coordinator]) {
-      const code = await podman(['inspect', '--format', '{{.State.ExitCode}}', n]);
-      assert.equal(code.stdout.trim(), '0', `${n} exit code`);
+    // SIGTERM (what Kubernetes sends), 30 s before SIGKILL: workers drain and exit 0.
+    await Promise.all([w1, w2, coordinator].map((c) => c.stop({ timeout: 30_000, remove: false })));
+    const docker = engine!.client.container.dockerode;
+    for (const [name, c] of [[names.w1, w1], [names.w2, w2], [names.coordinator, coordinator]] as const) {
+      const state = (await docker.getContainer(c.getId()).inspect()).State;
+      assert.equal(state.ExitCode, 0, `${name} exit code`);
     }
-    const wlog = await podman(['logs', names.w1]);
-    assert.match(wlog.stdout + wlog.stderr, /"msg":"drained"/);
+    assert.match(await tc!.containerLogs(engine!, w1.getId(), 200), /"msg":"drained"/);
     passed = true;
   });
 });
-
