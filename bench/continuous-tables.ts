@@ -63,10 +63,10 @@ async function mountaincar(): Promise<string> {
   const vel = await runContinuous({ ...extra, fitLr: oracleLr('1e-3'), agent, goalFamily: 'velocity', seeds, grid: opt('grid') });
   lines.push(...rows('velocity goals', vel.result));
   const env = continuousEnv('mountaincar');
-  const agree = pos.models.map((m, i) => {
+  const agree = await Promise.all(pos.models.map((m, i) => {
     const states = evalStatesFor(cfgP, i);
     return agreementNmse(env, modelPredict(m), modelPredict(vel.models[i]), states, cfgP.evalStates);
-  });
+  }));
   lines.push(`| position vs velocity | agreement NMSE | ${pm(stat(agree))} (each vs truth: ${f(pos.result.summary.wmNmse.mean)}, ${f(vel.result.summary.wmNmse.mean)}) |`);
   return lines.join('\n');
 }

@@ -31,10 +31,10 @@ function stepsPerSec(env: ContinuousEnv, batch: number): number {
   return (rounds * batch) / ((performance.now() - t0) / 1000);
 }
 
-function viRate(env: ContinuousEnv, points: number, envName: 'mountaincar' | 'reacher'): number {
+async function viRate(env: ContinuousEnv, points: number, envName: 'mountaincar' | 'reacher'): Promise<number> {
   const grid = envGrid(env, points);
   const { goals, reward } = trainingGoals(envName);
-  const trans = gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), goalTask(goals[0], reward));
+  const trans = await gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), goalTask(goals[0], reward));
   const sweeps = 50;
   valueIteration(trans, 0.99, { tol: 0, maxIters: 5 });
   const t0 = performance.now();
@@ -42,12 +42,12 @@ function viRate(env: ContinuousEnv, points: number, envName: 'mountaincar' | 're
   return (sweeps * cellCount(grid) * env.nActions) / ((performance.now() - t0) / 1000);
 }
 
-export function benchContinuous(): ContinuousBench {
+export async function benchContinuous(): Promise<ContinuousBench> {
   const batch = 4096;
   return {
     mountaincarStepsPerSec: stepsPerSec(mountainCar, batch),
     reacherStepsPerSec: stepsPerSec(reacher, batch),
-    viCellUpdatesPerSec: { mountaincar: viRate(mountainCar, 200, 'mountaincar'), reacher: viRate(reacher, 15, 'reacher') },
+    viCellUpdatesPerSec: { mountaincar: await viRate(mountainCar, 200, 'mountaincar'), reacher: await viRate(reacher, 15, 'reacher') },
     batch,
   };
 }

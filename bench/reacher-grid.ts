@@ -10,7 +10,7 @@ const starts = new Float64Array(512 * 4); reacher.reset(new Rng(5), starts, 512)
 for (const N of sizes) {
   const t0 = performance.now();
   const grid = envGrid(reacher, N);
-  let tr = gridTransitions(reacher, grid, (s, a, nx, n) => reacher.step(s, a, nx, n), tasks[0]);
+  let tr = await gridTransitions(reacher, grid, (s, a, nx, n) => reacher.step(s, a, nx, n), tasks[0]);
   const out: string[] = [];
   tasks.forEach((task, i) => {
     if (i > 0) tr = retarget(tr, taskRewardDoneFn(reacher, task));

@@ -165,11 +165,11 @@ export async function compareWorldModels(dirA: string, dirB: string, opts: Compa
     const states = evalStatesFor(cfg, a.seedIndex);
     const pa = cachedPredict(a.weights, states, n);
     const pb = cachedPredict(b.weights, states, n);
-    const agreement = agreementNmse(env, pa, pb, states, n);
+    const agreement = await agreementNmse(env, pa, pb, states, n);
     tick();
-    const aVsTruth = worldModelError(env, pa, states, n).nmse;
+    const aVsTruth = (await worldModelError(env, pa, states, n)).nmse;
     tick();
-    const bVsTruth = worldModelError(env, pb, states, n).nmse;
+    const bVsTruth = (await worldModelError(env, pb, states, n)).nmse;
     tick();
     const ratio = agreement > 0 ? (aVsTruth + bVsTruth) / 2 / agreement : null;
     pairs.push({ seedIndex: a.seedIndex, seedIndexB: b.seedIndex, agreementNmse: agreement, aVsTruth, bVsTruth, ratio });

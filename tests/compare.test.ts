@@ -66,15 +66,15 @@ function assertUsage(run: Run, pattern: RegExp): void {
   assert.equal(run.stdout, '');
 }
 
-function expectedPair(cfg: ContinuousConfig, seedIndex: number, a: WorldModelWeights, b: WorldModelWeights) {
+async function expectedPair(cfg: ContinuousConfig, seedIndex: number, a: WorldModelWeights, b: WorldModelWeights) {
   const env = continuousEnv(cfg.experiment);
   const states = evalStatesFor(cfg, seedIndex);
   const pa = modelPredict(a);
   const pb = modelPredict(b);
   return {
-    agreementNmse: agreementNmse(env, pa, pb, states, cfg.evalStates),
-    aVsTruth: worldModelError(env, pa, states, cfg.evalStates).nmse,
-    bVsTruth: worldModelError(env, pb, states, cfg.evalStates).nmse,
+    agreementNmse: await agreementNmse(env, pa, pb, states, cfg.evalStates),
+    aVsTruth: (await worldModelError(env, pa, states, cfg.evalStates)).nmse,
+    bVsTruth: (await worldModelError(env, pb, states, cfg.evalStates)).nmse,
   };
 }
 
@@ -107,15 +107,15 @@ describe('plearn compare', () => {
     assert.deepEqual([r.a.models, r.b.models], [3, 2]);
     assert.deepEqual([r.a.goalFamily, r.b.goalFamily, r.a.agent], ['position', 'velocity', 'oracle']);
     assert.equal(r.pairs.length, 2, 'seeds pair up to the smaller count');
-    r.pairs.forEach((p, k) => {
+    for (const [k, p] of r.pairs.entries()) {
       assert.deepEqual([p.seedIndex, p.seedIndexB], [k, k]);
-      const want = expectedPair(posCfg, k, as[k], bs[k]);
+      const want = await expectedPair(posCfg, k, as[k], bs[k]);
       close(p.agreementNmse, want.agreementNmse, `pair ${k} agreement`);
       close(p.aVsTruth, want.aVsTruth, `pair ${k} A vs truth`);
       close(p.bVsTruth, want.bVsTruth, `pair ${k} B vs truth`);
       assert.ok(p.agreementNmse > 0);
       close(p.ratio!, (p.aVsTruth + p.bVsTruth) / 2 / p.agreementNmse, `pair ${k} ratio`);
-    });
+    }
     const mean = (f: (p: Pair) => number) => (f(r.pairs[0]) + f(r.pairs[1])) / 2;
     close(r.summary.agreementNmse.mean!, mean((p) => p.agreementNmse), 'summary agreement');
     close(r.summary.aVsTruth.mean!, mean((p) => p.aVsTruth), 'summary A vs truth');
@@ -129,7 +129,7 @@ describe('plearn compare', () => {
     const r = await compareJson([dirB, dirA, '--eval-states', '150']);
     assert.equal(r.evalStates, 150);
     const cfg = { ...velCfg, evalStates: 150 };
-    const want = expectedPair(cfg, 1, bs[1], as[1]);
+    const want = await expectedPair(cfg, 1, bs[1], as[1]);
     close(r.pairs[1].agreementNmse, want.agreementNmse, 'agreement');
     close(r.pairs[1].aVsTruth, want.aVsTruth, 'B-run vs truth');
   });

@@ -192,8 +192,8 @@ test('forbidden band: leaving |v| ≤ 0.05 ends with 0, even on the goal; hand-c
   close(without.returns[2], mcRolloutRef(() => 2, { dim: 0, centres: [0.6], radius: 0.1, band: false }, -0.9, 0.0495).ret, 1e-12, 'plain loop');
 });
 
-test('evaluateUnseen with the true dynamics as the model: R^WM equals R* exactly (MountainCar, Reacher)', () => {
-  const mc = evaluateUnseen(mountainCar, envGrid(mountainCar, 30), mcDynamics, unseenTasks('mountaincar'), GAMMA, VI, 64, 3);
+test('evaluateUnseen with the true dynamics as the model: R^WM equals R* exactly (MountainCar, Reacher)', async () => {
+  const mc = await evaluateUnseen(mountainCar, envGrid(mountainCar, 30), mcDynamics, unseenTasks('mountaincar'), GAMMA, VI, 64, 3);
   assert.deepEqual(mc.map((u) => u.label), ['Fast car', 'Gentle car', 'Shortest path']);
   for (const u of mc) {
     assert.deepEqual(u.rWM, u.rStar, u.label);
@@ -201,7 +201,7 @@ test('evaluateUnseen with the true dynamics as the model: R^WM equals R* exactly
     assert.equal(u.rStar.n, 64);
     assert.ok(u.rStar.mean > 0 && u.rStar.mean < 1, `${u.label} R* ${u.rStar.mean}`);
   }
-  const re = evaluateUnseen(reacher, envGrid(reacher, 5), reacherDynamics, unseenTasks('reacher'), GAMMA, { tol: 1e-6, maxIters: 10_000 }, 16, 4);
+  const re = await evaluateUnseen(reacher, envGrid(reacher, 5), reacherDynamics, unseenTasks('reacher'), GAMMA, { tol: 1e-6, maxIters: 10_000 }, 16, 4);
   assert.equal(re.length, 3);
   for (const u of re) {
     assert.deepEqual(u.rWM, u.rStar, u.label);
@@ -209,24 +209,24 @@ test('evaluateUnseen with the true dynamics as the model: R^WM equals R* exactly
   }
   // A model that never moves plans nothing useful for the fast car (its start v = 0 is not the goal).
   const still: Dynamics = (s, _a, out, n) => { out.set(s.subarray(0, 2 * n)); };
-  const bad = evaluateUnseen(mountainCar, envGrid(mountainCar, 30), still, unseenTasks('mountaincar').slice(0, 1), GAMMA, VI, 64, 3);
+  const bad = await evaluateUnseen(mountainCar, envGrid(mountainCar, 30), still, unseenTasks('mountaincar').slice(0, 1), GAMMA, VI, 64, 3);
   assert.ok(bad[0].rWM.mean < mc[0].rStar.mean, `identity model ${bad[0].rWM.mean} vs R* ${mc[0].rStar.mean}`);
 });
 
-test('MountainCar R* on a 100² grid is within 0.03 of SPEC §5 (0.436, 0.377, 0.625)', () => {
-  const res = evaluateUnseen(mountainCar, envGrid(mountainCar, 100), mcDynamics, unseenTasks('mountaincar'), GAMMA, VI, 512, 7);
+test('MountainCar R* on a 100² grid is within 0.03 of SPEC §5 (0.436, 0.377, 0.625)', async () => {
+  const res = await evaluateUnseen(mountainCar, envGrid(mountainCar, 100), mcDynamics, unseenTasks('mountaincar'), GAMMA, VI, 512, 7);
   const want = [0.436, 0.377, 0.625];
   res.forEach((u, i) => close(u.rStar.mean, want[i], 0.03, `${u.label} R*`));
 });
 
-test('oracleQTables: Q ∈ [0, 1]; Q = 1 exactly where the step lands in a goal; Bellman equation by plain interpolation', () => {
+test('oracleQTables: Q ∈ [0, 1]; Q = 1 exactly where the step lands in a goal; Bellman equation by plain interpolation', async () => {
   const N = 41;
   const grid = envGrid(mountainCar, N);
   const { goals, reward } = trainingGoals('mountaincar', 'position');
   // linspace(−1.2, 0.6, 4); the exact float targets decide grid points that land on the rim.
   const centres = goals.map((g) => g.target[0]);
   centres.forEach((c, g) => close(c, [-1.2, -0.6, 0, 0.6][g], 1e-12, `goal ${g} centre`));
-  const { tables, iters } = oracleQTables(mountainCar, grid, goals, reward, GAMMA, VI);
+  const { tables, iters } = await oracleQTables(mountainCar, grid, goals, reward, GAMMA, VI);
   assert.equal(tables.length, 4);
   for (let g = 0; g < 4; g++) {
     const Q = tables[g];

@@ -2,11 +2,11 @@
 // interpolation reproduces multilinear functions exactly, chains whose moves land on
 // grid points have γ^(k−1) values, and a half-cell translation has a value we solve by hand.
 
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GridSpec } from '../shared/continuous/grid.ts';
 import { cellCount, interpolate, interpolateMany, interpolateWithGradient, interpolationWeights, makeGrid, pointOf } from '../shared/continuous/grid.ts';
-import type { Dynamics, RewardDone } from '../shared/continuous/grid-vi.ts';
+import type { Dynamics, RewardDone, Transitions } from '../shared/continuous/grid-vi.ts';
 import {
   bytesPerPair, greedyAction, greedyActions, policyEvaluation, precomputeTransitions, qAt, retarget, valueIteration,
 } from '../shared/continuous/grid-vi.ts';
@@ -158,7 +158,8 @@ const enterGoal: RewardDone = (ns, n, r, d) => {
 
 describe('grid value iteration on a 1-D chain', () => {
   const gamma = 0.9;
-  const trans = precomputeTransitions(chain, 2, move, { rewardDone: enterGoal });
+  let trans: Transitions;
+  before(async () => { trans = await precomputeTransitions(chain, 2, move, { rewardDone: enterGoal }); });
 
   test('optimal values are γ^(k−1), k = steps to enter the goal', () => {
     const res = valueIteration(trans, gamma, { tol: 1e-14 });
@@ -196,9 +197,9 @@ describe('grid value iteration on a 1-D chain', () => {
     for (let p = 0; p < opt.Q.length; p++) close(pe.Q[p], opt.Q[p], 1e-9, `Q^greedy[${p}]`);
   });
 
-  test('a constant reward with no termination gives r / (1 − γ)', () => {
+  test('a constant reward with no termination gives r / (1 − γ)', async () => {
     const r0 = 0.3;
-    const constant = precomputeTransitions(chain, 2, move, { rewardDone: (_s, n, r) => r.fill(r0, 0, n) });
+    const constant = await precomputeTransitions(chain, 2, move, { rewardDone: (_s, n, r) => r.fill(r0, 0, n) });
     // Rewards are stored as float32.
     const expected = Math.fround(r0) / (1 - gamma);
     const vi = valueIteration(constant, gamma, { tol: 1e-13, maxIters: 1000 });
@@ -209,10 +210,10 @@ describe('grid value iteration on a 1-D chain', () => {
     }
   });
 
-  test('chunking and retargeting give the same transitions', () => {
-    const chunked = precomputeTransitions(chain, 2, move, { rewardDone: enterGoal, chunkSize: 3 });
+  test('chunking and retargeting give the same transitions', async () => {
+    const chunked = await precomputeTransitions(chain, 2, move, { rewardDone: enterGoal, chunkSize: 3 });
     for (const key of ['base', 'frac', 'r', 'd'] as const) assert.deepEqual(chunked[key], trans[key]);
-    const empty = precomputeTransitions(chain, 2, move, { rewardDone: () => {} });
+    const empty = await precomputeTransitions(chain, 2, move, { rewardDone: () => {} });
     const moved = retarget(empty, enterGoal, { chunkSize: 4 });
     assert.deepEqual(moved.r, trans.r);
     assert.deepEqual(moved.d, trans.d);
@@ -230,7 +231,7 @@ describe('grid value iteration on a 1-D chain', () => {
 });
 
 describe('grid value iteration in 2-D', () => {
-  test('a half-cell diagonal translation matches the values solved by hand', () => {
+  test('a half-cell diagonal translation matches the values solved by hand', async () => {
     // 3×3 points on [0, 2]², spacing 1. Action 0 moves by (+½, +½); action 1 stays.
     // Reaching x ≥ 2 pays 1 and ends the episode.
     const grid = makeGrid([0, 0], [2, 2], [3, 3]);
@@ -245,7 +246,7 @@ describe('grid value iteration in 2-D', () => {
       for (let i = 0; i < n; i++) if (ns[2 * i] >= 2) r[i] = d[i] = 1;
     };
     const gamma = 0.9;
-    const res = valueIteration(precomputeTransitions(grid, 2, dyn, { rewardDone: rd }), gamma, { tol: 1e-15 });
+    const res = valueIteration(await precomputeTransitions(grid, 2, dyn, { rewardDone: rd }), gamma, { tol: 1e-15 });
     // From (i, j) the successor (i + ½, j + ½) sits at the centre of a cell: weight ¼ on
     // each corner; on the top row y clamps to 2, leaving ½ on each of two corners.
     const hand = new Float64Array(9);
@@ -285,7 +286,7 @@ describe('grid value iteration against a direct implementation', () => {
   ];
   for (const { sizes, periodic } of cases) {
     const dims = sizes.length;
-    test(`${dims}-D: value iteration and policy evaluation sweep for sweep`, () => {
+    test(`${dims}-D: value iteration and policy evaluation sweep for sweep`, async () => {
       const grid = makeGrid(sizes.map(() => 0), sizes.map((n) => n - 1), sizes, periodic);
       const dyn: Dynamics = (s, a, next, n) => {
         for (let i = 0; i < n; i++) for (let k = 0; k < dims; k++) next[i * dims + k] = s[i * dims + k] + shift(s, i * dims, a[i], dims, k);
@@ -296,7 +297,7 @@ describe('grid value iteration against a direct implementation', () => {
           d[i] = ns[i * dims] < 0.3 ? 1 : 0;
         }
       };
-      const trans = precomputeTransitions(grid, nActions, dyn, { rewardDone: rd, chunkSize: 37 });
+      const trans = await precomputeTransitions(grid, nActions, dyn, { rewardDone: rd, chunkSize: 37 });
       const cells = cellCount(grid);
       const policy = Int32Array.from({ length: cells }, (_, c) => (c * 7) % nActions);
       const gamma = 0.9;
@@ -312,7 +313,7 @@ describe('grid value iteration against a direct implementation', () => {
             const x = pointOf(grid, c, new Float64Array(dims));
             let best = -Infinity;
             for (let a = 0; a < nActions; a++) {
-              dyn(x, Int32Array.of(a), next, 1);
+              await dyn(x, Int32Array.of(a), next, 1);
               r[0] = d[0] = 0;
               rd(next, 1, r, d);
               // The library stores rewards as float32.
@@ -336,11 +337,11 @@ describe('grid value iteration against a direct implementation', () => {
 });
 
 describe('memory bound', () => {
-  test('a 200⁴ × 9 grid is refused before anything is allocated', () => {
+  test('a 200⁴ × 9 grid is refused before anything is allocated', async () => {
     const grid = makeGrid([0, 0, 0, 0], [1, 1, 1, 1], [200, 200, 200, 200]);
     let called = false;
     const before = process.memoryUsage().arrayBuffers;
-    assert.throws(
+    await assert.rejects(
       () => precomputeTransitions(grid, 9, () => { called = true; }, { rewardDone: () => {} }),
       (err: unknown) => err instanceof RangeError && /200×200×200×200/.test(err.message) && /maxBytes/.test(err.message),
     );

@@ -35,7 +35,7 @@ test('backend: importing loads no TF; cpu loads; bad requests fail clearly', asy
   const auto = await initBackend('auto');
   // auto prefers the native bindings, then the fast CPU path, then WASM (faster than the plain CPU backend), then CPU.
   assert.ok(['tensorflow-gpu', 'tensorflow', 'cpu-blas', 'wasm', 'cpu'].includes(auto.backend), auto.backend);
-  if (auto.backend === 'wasm') assert.match(auto.detail, /skipped tensorflow-gpu: not installed; tensorflow: not installed/);
+  if (auto.backend === 'wasm') assert.match(auto.detail, /skipped tensorflow-gpu: not installed; webgpu: [^;]+; tensorflow: not installed/);
   assert.doesNotMatch(auto.detail, /\n/);
   await assert.rejects(() => initBackend('nonsense' as 'cpu'), /unknown tensor backend 'nonsense'; allowed: auto, tensorflow-gpu/);
   if (auto.backend === 'cpu-blas' || auto.backend === 'wasm' || auto.backend === 'cpu') {

@@ -157,10 +157,10 @@ test('quick MountainCar Q-networks read inputs mapped onto [−1, 1]; both input
     // Reference: the raw network fed rows scaled by hand.
     const byHand = new Float32Array(3 * 3);
     states.forEach(([x, v], i) => byHand.set([map(pos, 0, x), map(pos, 1, v), map(pos, 2, goals[1].target[0])], 3 * i));
-    const want = qValues(tf, raw, params, byHand, 3);
+    const want = await qValues(tf, raw, params, byHand, 3);
     const rows = new Float32Array(3 * 3);
     states.forEach((s, i) => fillInputRow(normed.spec, s, 0, goals[1].target, 0, rows, 3 * i));
-    assert.deepEqual(Array.from(qValues(tf, raw, params, rows, 3)), Array.from(want), 'fillInputRow');
+    assert.deepEqual(Array.from(await qValues(tf, raw, params, rows, 3)), Array.from(want), 'fillInputRow');
     const q = qNetworkQFunction(tf, normed, goals, observeTf('mountaincar'));
     const got = tf.tidy(() => q.values(tf, tf.tensor2d(states.flat(), [3, 2]), tf.tensor1d([1, 1, 1], 'int32')).dataSync());
     q.dispose?.();
@@ -193,10 +193,10 @@ test('one minibatch gradient step of each paper-size Q-network runs and lowers t
     const actions = new Int32Array(B).map(() => rng.int(nActions));
     const targets = new Float32Array(B).map(() => rng.next());
     const opt = radam(tf, { learningRate: p.lr });
-    const before = tdStep(tf, qNetMlpSpec(spec), params, opt, p.maxGradNorm, rows, actions, targets, B, inDim);
-    const after = tdStep(tf, qNetMlpSpec(spec), params, opt, p.maxGradNorm, rows, actions, targets, B, inDim);
+    const before = await tdStep(tf, qNetMlpSpec(spec), params, opt, p.maxGradNorm, rows, actions, targets, B, inDim);
+    const after = await tdStep(tf, qNetMlpSpec(spec), params, opt, p.maxGradNorm, rows, actions, targets, B, inDim);
     assert.ok(Number.isFinite(before) && after < before, `${env}: loss ${before} → ${after}`);
-    const q = qValues(tf, spec, params, rows, 4);
+    const q = await qValues(tf, spec, params, rows, 4);
     for (const v of q) assert.ok(v > 0 && v < 1, 'sigmoid head keeps Q in (0, 1)');
     opt.dispose();
     for (const t of params) t.dispose();
@@ -229,7 +229,7 @@ test('the tensor predictor evaluation uses agrees with the float64 world model t
   const a = new Int32Array(n).map((_, i) => i % 9);
   const want = model.predict(s, a);
   const got = new Float64Array(n * 4);
-  tensorPredictor(tf, model, 1000)(s, a, got, n);
+  await tensorPredictor(tf, model, 1000)(s, a, got, n);
   let worst = 0;
   for (let i = 0; i < n * 4; i++) {
     let e = Math.abs(want[i] - got[i]);

@@ -55,7 +55,7 @@ test('qErrorOfTables: NMSE per action then averaged (the reference), not pooled'
   assert.equal(s.degenerate, 0);
 });
 
-test('qOnGrid: chunked calls see every node once, in order, and a non-finite Q is refused', () => {
+test('qOnGrid: chunked calls see every node once, in order, and a non-finite Q is refused', async () => {
   const grid = envGrid(mountainCar, 9);
   const cells = cellCount(grid);
   const seen: number[] = [];
@@ -67,18 +67,18 @@ test('qOnGrid: chunked calls see every node once, in order, and a non-finite Q i
       for (let a = 0; a < 3; a++) out[i * 3 + a] = c * 10 + a + goal * 1000;
     }
   };
-  const t = qOnGrid(grid, 3, q, 2, { chunk: 7 });
+  const t = await qOnGrid(grid, 3, q, 2, { chunk: 7 });
   assert.deepEqual(seen, Array.from({ length: cells }, (_, c) => c));
   for (let c = 0; c < cells; c++) for (let a = 0; a < 3; a++) assert.equal(t[c * 3 + a], c * 10 + a + 2000);
   const bad: BatchQ = (_s, n, _g, out) => { out.fill(0, 0, n * 3); if (n > 0) out[n * 3 - 1] = NaN; };
-  assert.throws(() => qOnGrid(grid, 3, bad, 0), /agent Q is NaN/);
+  await assert.rejects(() => qOnGrid(grid, 3, bad, 0), /agent Q is NaN/);
 });
 
-test('the oracle Q* scores ~0; Q* + c keeps its policy and costs exactly c²', () => {
+test('the oracle Q* scores ~0; Q* + c keeps its policy and costs exactly c²', async () => {
   const grid = envGrid(mountainCar, 41);
-  const { tables } = oracleQTables(mountainCar, grid, mc.goals, mc.reward, 0.99, vi);
+  const { tables } = await oracleQTables(mountainCar, grid, mc.goals, mc.reward, 0.99, vi);
   const calls: number[] = [];
-  const exact = qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables), vi, (d, n) => calls.push(d, n));
+  const exact = await qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables), vi, (d, n) => calls.push(d, n));
   assert.deepEqual(calls, [1, 4, 2, 4, 3, 4, 4, 4]);
   assert.equal(exact.perGoal.length, 4);
   assert.ok(exact.nmse < 1e-6, `Q* NMSE ${exact.nmse}`);
@@ -87,7 +87,7 @@ test('the oracle Q* scores ~0; Q* + c keeps its policy and costs exactly c²', (
   for (const g of exact.perGoal) assert.ok(g.converged && g.iters > 100);
 
   const c = 0.05;
-  const off = qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables, c), vi);
+  const off = await qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables, c), vi);
   let want = 0;
   off.perGoal.forEach((g, i) => {
     g.perAction.forEach((s, a) => {
@@ -104,21 +104,21 @@ test('the oracle Q* scores ~0; Q* + c keeps its policy and costs exactly c²', (
   assert.ok(Math.abs(off.mse - c * c) < 1e-5 * c * c);
 
   // Transitions built elsewhere (scored for another goal) give the same answer.
-  const shared = gridTransitions(mountainCar, grid, (s, a, nx, n) => mountainCar.step(s, a, nx, n), goalTask(mc.goals[2], mc.reward));
-  const again = qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables, c), vi, undefined, { transitions: shared });
+  const shared = await gridTransitions(mountainCar, grid, (s, a, nx, n) => mountainCar.step(s, a, nx, n), goalTask(mc.goals[2], mc.reward));
+  const again = await qNmse(mountainCar, grid, mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables, c), vi, undefined, { transitions: shared });
   assert.ok(Math.abs(again.nmse - off.nmse) < 1e-4 * off.nmse);
-  assert.throws(() => qNmse(mountainCar, envGrid(mountainCar, 5), mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables), vi,
+  await assert.rejects(() => qNmse(mountainCar, envGrid(mountainCar, 5), mc.goals, mc.reward, 0.99, tableQ(grid, 3, tables), vi,
     undefined, { transitions: shared }), /another grid/);
 });
 
-test('Reacher: the 4-D grid, goals on the 6-D observation, and the oracle Q* scores ~0', () => {
+test('Reacher: the 4-D grid, goals on the 6-D observation, and the oracle Q* scores ~0', async () => {
   // At 7⁴ only the 0° and 180° targets are reachable from some node (the others have
   // Q* ≡ 0, a degenerate case the next tests cover); finer grids cost seconds a goal.
   const rc = trainingGoals('reacher');
   const goals = [rc.goals[0], rc.goals[2]];
   const grid = envGrid(reacher, 7);
-  const { tables } = oracleQTables(reacher, grid, goals, rc.reward, 0.99, vi);
-  const res = qNmse(reacher, grid, goals, rc.reward, 0.99, tableQ(grid, 9, tables), vi);
+  const { tables } = await oracleQTables(reacher, grid, goals, rc.reward, 0.99, vi);
+  const res = await qNmse(reacher, grid, goals, rc.reward, 0.99, tableQ(grid, 9, tables), vi);
   assert.ok(res.nmse < 1e-6, `Q* NMSE ${res.nmse}`);
   assert.equal(res.degenerate, 0);
   assert.equal(res.perGoal[0].perAction.length, 9);
@@ -166,7 +166,7 @@ function naiveQPi(env: ContinuousEnv, grid: GridSpec, goal: ContinuousGoal, rewa
   return { Q, V };
 }
 
-test('agents that prefer a bad, an arbitrary or no action are scored against an independent Q^π', () => {
+test('agents that prefer a bad, an arbitrary or no action are scored against an independent Q^π', async () => {
   const grid = envGrid(mountainCar, 15);
   const cells = cellCount(grid);
   // Goal order here is the agent's goal index: coast towards x = 0.6, an arbitrary
@@ -181,8 +181,8 @@ test('agents that prefer a bad, an arbitrary or no action are scored against an 
       for (let a = 0; a < 3; a++) out[i * 3 + a] = claim(c, g, a);
     }
   };
-  const res = qNmse(mountainCar, grid, goals, mc.reward, 0.99, q, vi);
-  const { tables } = oracleQTables(mountainCar, grid, [goals[0]], mc.reward, 0.99, vi);
+  const res = await qNmse(mountainCar, grid, goals, mc.reward, 0.99, q, vi);
+  const { tables } = await oracleQTables(mountainCar, grid, [goals[0]], mc.reward, 0.99, vi);
   let nmse = 0;
   goals.forEach((goal, g) => {
     const policy = Int32Array.from({ length: cells }, (_, c) => pref(c, g));
@@ -215,11 +215,11 @@ test('agents that prefer a bad, an arbitrary or no action are scored against an 
   assert.ok(Math.abs(res.nmse - nmse) < 1e-6 * nmse);
 });
 
-test('a goal no policy can reach: Q^π ≡ 0, the error is the claim itself, NMSE 0 and flagged', () => {
+test('a goal no policy can reach: Q^π ≡ 0, the error is the claim itself, NMSE 0 and flagged', async () => {
   // x is clipped to [−1.2, 0.6], so x = 5 ± 0.1 is never reached: closed form Q^π = 0 everywhere.
   const grid = envGrid(mountainCar, 21);
   const q: BatchQ = (_s, n, _g, out) => { out.fill(0.3, 0, n * 3); };
-  const res = qNmse(mountainCar, grid, [makeGoal([5, 0], [1, 0])], mc.reward, 0.99, q, vi);
+  const res = await qNmse(mountainCar, grid, [makeGoal([5, 0], [1, 0])], mc.reward, 0.99, q, vi);
   const g = res.perGoal[0];
   const c2 = Math.fround(0.3) ** 2;
   for (const s of g.perAction) {
@@ -230,5 +230,5 @@ test('a goal no policy can reach: Q^π ≡ 0, the error is the claim itself, NMS
   assert.equal(g.degenerate, 3);
   assert.equal(res.degenerate, 3);
   assert.equal(g.iters, 1);
-  assert.throws(() => qNmse(mountainCar, grid, [], mc.reward, 0.99, q, vi), /no goals/);
+  await assert.rejects(() => qNmse(mountainCar, grid, [], mc.reward, 0.99, q, vi), /no goals/);
 });

@@ -232,6 +232,7 @@ test('clipByGlobalNorm matches the float64 norm over several tensors, and its ou
   await onEach((tf, name) => {
     const g = values.map((vals, j) => tf.tensor(vals, shapes[j]));
     const a = clipByGlobalNorm(tf, g, 1);
+    assert.ok(a.norm !== undefined, `${name} reads back synchronously, so the norm is reported`);
     assert.ok(Math.abs(a.norm - norm) <= 1e-6 * norm, `${name}: norm ${a.norm} vs ${norm}`);
     a.grads.forEach((t, j) => {
       assert.deepEqual(t.shape, shapes[j]);
@@ -239,7 +240,7 @@ test('clipByGlobalNorm matches the float64 norm over several tensors, and its ou
     });
     // Clipped norm is maxNorm (to float32 precision); a second clip leaves it be.
     const again = clipByGlobalNorm(tf, a.grads, 1);
-    assert.ok(Math.abs(again.norm - 1) < 1e-6, `${name}: re-clipped norm ${again.norm}`);
+    assert.ok(again.norm !== undefined && Math.abs(again.norm - 1) < 1e-6, `${name}: re-clipped norm ${again.norm}`);
     [...g, ...a.grads, ...again.grads].forEach((t) => t.dispose());
   });
   const { tf } = (await backends())[0];

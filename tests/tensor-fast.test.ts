@@ -97,7 +97,7 @@ test(`fast cpu: seed ${seed}; the backend line names OpenBLAS and the thread cou
   assert.match(h.detail, /^cpu-blas: native kernels over OpenBLAS \S+ \(.+, \d+ threads\)/);
   const auto = await initBackend('auto');
   assert.equal(auto.backend, 'cpu-blas');
-  assert.match(auto.detail, /skipped tensorflow-gpu: not installed; tensorflow: not installed$/);
+  assert.match(auto.detail, /skipped tensorflow-gpu: not installed; webgpu: [^;]+; tensorflow: not installed$/);
 });
 
 test('fast cpu: matMul with every transpose, batched and broadcast, odd sizes', { skip }, async () => {

@@ -21,8 +21,8 @@ const identity: Predict = (s, _a, out) => { out.set(s.subarray(0, out.length)); 
 
 /** A model = truth plus a constant added to one dim. */
 function offset(truth: Predict, D: number, dim: number, c: number): Predict {
-  return (s, a, out, n) => {
-    truth(s, a, out, n);
+  return async (s, a, out, n) => {
+    await truth(s, a, out, n);
     for (let i = 0; i < n; i++) out[i * D + dim] += c;
   };
 }
@@ -46,9 +46,9 @@ function variance(xs: number[]): number {
 const wrap = (x: number) => x - TWO_PI * Math.floor((x + Math.PI) / TWO_PI);
 
 /** Column d of the next states of every sample under action a (angles wrapped), by the reference step. */
-function nextColumn(truth: Predict, D: number, states: Float64Array, n: number, a: number, d: number, angle: boolean): number[] {
+async function nextColumn(truth: Predict, D: number, states: Float64Array, n: number, a: number, d: number, angle: boolean): Promise<number[]> {
   const out = new Float64Array(n * D);
-  truth(states, new Int32Array(n).fill(a), out, n);
+  await truth(states, new Int32Array(n).fill(a), out, n);
   return Array.from({ length: n }, (_, i) => (angle ? wrap(out[i * D + d]) : out[i * D + d]));
 }
 
@@ -71,11 +71,11 @@ const reResetStates = (() => {
 
 // ---- tests --------------------------------------------------------------------------
 
-test('the true dynamics as the model: MSE 0, NMSE 0, delta NMSE 0 (or null) on every (action, dim)', () => {
+test('the true dynamics as the model: MSE 0, NMSE 0, delta NMSE 0 (or null) on every (action, dim)', async () => {
   for (const [env, truth, states, n] of [
     [mountainCar, mcTruth, mcStates, N_MC], [reacher, reacherTruth, reStates, N_RE],
   ] as const) {
-    const r = worldModelError(env, truth, states, n, env === mountainCar ? mcBoundary : undefined);
+    const r = await worldModelError(env, truth, states, n, env === mountainCar ? mcBoundary : undefined);
     assert.equal(r.perActionDim.length, env.nActions * env.stateDim, `${env.name}: one entry per (action, dim)`);
     for (const p of r.perActionDim) {
       assert.equal(p.mse, 0, `${env.name} a${p.action} ${p.label} mse`);
@@ -92,10 +92,10 @@ test('the true dynamics as the model: MSE 0, NMSE 0, delta NMSE 0 (or null) on e
   }
 });
 
-test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(s′) per (action, dim), near SPEC §4 figures', () => {
-  const r = worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
+test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(s′) per (action, dim), near SPEC §4 figures', async () => {
+  const r = await worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
   for (const p of r.perActionDim) {
-    const next = nextColumn(mcTruth, 2, mcStates, N_MC, p.action, p.dim, false);
+    const next = await nextColumn(mcTruth, 2, mcStates, N_MC, p.action, p.dim, false);
     let sq = 0;
     for (let i = 0; i < N_MC; i++) sq += (next[i] - mcStates[2 * i + p.dim]) ** 2;
     relClose(p.mse, sq / N_MC, 1e-12, `a${p.action} ${p.label} mse`);
@@ -105,15 +105,15 @@ test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(
   relClose(r.nmse, r.identityNmse, 1e-12, 'averages');
   // SPEC §4: the identity map scores 1.1e-2 on MountainCar (x 6.0e-3, v 1.6e-2). The v part
   // rests on rare boundary events, so this needs many states (100 000 give ±2%).
-  const big = worldModelError(mountainCar, identity, uniformStates(mountainCar, 100_000, 14), 100_000);
+  const big = await worldModelError(mountainCar, identity, uniformStates(mountainCar, 100_000, 14), 100_000);
   const mean = (dim: number) => big.perActionDim.filter((p) => p.dim === dim).reduce((s, p) => s + p.nmse, 0) / 3;
   relClose(mean(0), 6.0e-3, 0.05, 'identity NMSE on x');
   relClose(mean(1), 1.6e-2, 0.07, 'identity NMSE on v');
   relClose(big.identityNmse, 1.1e-2, 0.06, 'identity NMSE');
 });
 
-test('identity map on MountainCar scores delta NMSE exactly 1 on every (action, dim), interior states included (SPEC §4)', () => {
-  const r = worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
+test('identity map on MountainCar scores delta NMSE exactly 1 on every (action, dim), interior states included (SPEC §4)', async () => {
+  const r = await worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
   for (const p of r.perActionDim) {
     assert.notEqual(p.deltaNmse, null, `a${p.action} ${p.label}: the change varies on MountainCar`);
     relClose(p.deltaNmse!, 1, 1e-9, `a${p.action} ${p.label} delta NMSE of the identity map`);
@@ -123,12 +123,12 @@ test('identity map on MountainCar scores delta NMSE exactly 1 on every (action, 
   relClose(r.deltaNmse, 1, 1e-9, 'average delta NMSE of the identity map');
 });
 
-test('Reacher: zero torque leaves ω unchanged, so its delta NMSE is null and left out of the average', () => {
+test('Reacher: zero torque leaves ω unchanged, so its delta NMSE is null and left out of the average', async () => {
   // The action table: a = 4 is τ = (0, 0); a = 1, 7 have τ₂ = 0; a = 3, 5 have τ₁ = 0.
   assert.deepEqual([REACHER_ACTION_TABLE[8], REACHER_ACTION_TABLE[9]], [0, 0]);
   for (let a = 0; a < 9; a++) assert.deepEqual([REACHER_ACTION_TABLE[2 * a], REACHER_ACTION_TABLE[2 * a + 1]], torque(a), `action ${a}`);
   const model = offset(reacherTruth, 4, 2, 0.1); // ω₁ off by 0.1 everywhere
-  const r = worldModelError(reacher, model, reStates, N_RE);
+  const r = await worldModelError(reacher, model, reStates, N_RE);
   const at = (a: number, d: number) => r.perActionDim.find((p) => p.action === a && p.dim === d)!;
   for (const d of [2, 3]) assert.equal(at(4, d).deltaNmse, null, `τ = (0,0), dim ${d}`);
   assert.equal(at(3, 2).deltaNmse, null, 'τ₁ = 0: ω₁');
@@ -143,11 +143,11 @@ test('Reacher: zero torque leaves ω unchanged, so its delta NMSE is null and le
   assert.ok(Number.isFinite(r.deltaNmse));
 });
 
-test('Reacher identity map (20 000 reset states, the CLI default): ω′ − ω = dt·τ is constant, no rounding-noise blow-up', () => {
+test('Reacher identity map (20 000 reset states, the CLI default): ω′ − ω = dt·τ is constant, no rounding-noise blow-up', async () => {
   // Under nonzero torque the change of ω is the constant 0.05·τ: its variance is 0 up to
   // rounding. Whatever the metric does with it (null, or a ratio to a nonzero scale), the
   // identity map must not score ~1e12 there, and the average must stay near 1.
-  const r = worldModelError(reacher, identity, reResetStates, 20_000);
+  const r = await worldModelError(reacher, identity, reResetStates, 20_000);
   for (const p of r.perActionDim) {
     if (p.deltaNmse === null) continue;
     assert.ok(p.deltaNmse >= 1 - 1e-9 && p.deltaNmse < 1.1, `a${p.action} ${p.label}: identity delta NMSE ${p.deltaNmse}`);
@@ -155,8 +155,8 @@ test('Reacher identity map (20 000 reset states, the CLI default): ω′ − ω 
   assert.ok(r.deltaNmse >= 1 - 1e-9 && r.deltaNmse < 1.1, `average identity delta NMSE ${r.deltaNmse}`);
 });
 
-test('Reacher identity map scores delta NMSE exactly 1 where defined, average 1 (SPEC §4)', () => {
-  const r = worldModelError(reacher, identity, reResetStates, 20_000);
+test('Reacher identity map scores delta NMSE exactly 1 where defined, average 1 (SPEC §4)', async () => {
+  const r = await worldModelError(reacher, identity, reResetStates, 20_000);
   for (const p of r.perActionDim) {
     relClose(p.nmse, p.identityNmse, 1e-12, `a${p.action} ${p.label} nmse vs identityNmse`);
     if (p.deltaNmse !== null) relClose(p.deltaNmse, 1, 1e-9, `a${p.action} ${p.label} delta NMSE of the identity map`);
@@ -166,29 +166,29 @@ test('Reacher identity map scores delta NMSE exactly 1 where defined, average 1 
   relClose(r.deltaNmse, 1, 1e-9, 'average delta NMSE of the identity map');
 });
 
-test('Reacher angle dims use wrapped differences: θ + 2π (or − 4π) scores 0, θ + π + 0.5 scores (π − 0.5)²', () => {
+test('Reacher angle dims use wrapped differences: θ + 2π (or − 4π) scores 0, θ + π + 0.5 scores (π − 0.5)²', async () => {
   for (const c of [TWO_PI, -2 * TWO_PI]) {
-    const r = worldModelError(reacher, offset(offset(reacherTruth, 4, 0, c), 4, 1, c), reStates, N_RE);
+    const r = await worldModelError(reacher, offset(offset(reacherTruth, 4, 0, c), 4, 1, c), reStates, N_RE);
     for (const p of r.perActionDim) {
       assert.ok(p.mse < 1e-24, `offset ${c}: a${p.action} ${p.label} mse ${p.mse}`);
       assert.ok(p.nmse < 1e-20, `offset ${c}: a${p.action} ${p.label} nmse ${p.nmse}`);
     }
   }
   const c = Math.PI + 0.5; // wraps to −(π − 0.5)
-  const r = worldModelError(reacher, offset(reacherTruth, 4, 1, c), reStates, N_RE);
+  const r = await worldModelError(reacher, offset(reacherTruth, 4, 1, c), reStates, N_RE);
   for (const p of r.perActionDim) {
     if (p.dim === 1) relClose(p.mse, (Math.PI - 0.5) ** 2, 1e-9, `a${p.action} θ₂ mse`);
     else assert.equal(p.mse, 0, `a${p.action} ${p.label} untouched`);
   }
 });
 
-test('a model off by a constant c on one dim has MSE c² there and 0 elsewhere; NMSE = c² / Var(s′)', () => {
+test('a model off by a constant c on one dim has MSE c² there and 0 elsewhere; NMSE = c² / Var(s′)', async () => {
   const c = 0.01;
-  const r = worldModelError(mountainCar, offset(mcTruth, 2, 0, c), mcStates, N_MC, mcBoundary);
+  const r = await worldModelError(mountainCar, offset(mcTruth, 2, 0, c), mcStates, N_MC, mcBoundary);
   for (const p of r.perActionDim) {
     if (p.dim === 0) {
       relClose(p.mse, 1e-4, 1e-9, `a${p.action} x mse`);
-      const next = nextColumn(mcTruth, 2, mcStates, N_MC, p.action, 0, false);
+      const next = await nextColumn(mcTruth, 2, mcStates, N_MC, p.action, 0, false);
       relClose(p.nmse, 1e-4 / variance(next), 1e-9, `a${p.action} x nmse`);
     } else {
       assert.equal(p.mse, 0, `a${p.action} v mse`);
@@ -197,14 +197,14 @@ test('a model off by a constant c on one dim has MSE c² there and 0 elsewhere; 
   }
   relClose(r.mse, 1e-4 / 2, 1e-9, 'average mse over the 6 entries');
   // Reacher ω₂ off by −0.2: MSE 0.04 on every action, zero torque included.
-  const rr = worldModelError(reacher, offset(reacherTruth, 4, 3, -0.2), reStates, N_RE);
+  const rr = await worldModelError(reacher, offset(reacherTruth, 4, 3, -0.2), reStates, N_RE);
   for (const p of rr.perActionDim) {
     if (p.dim === 3) relClose(p.mse, 0.04, 1e-9, `a${p.action} ω₂ mse`);
     else assert.equal(p.mse, 0, `a${p.action} ${p.label} mse`);
   }
 });
 
-test('mountainCarBoundaryEvent agrees with the clip/wall conditions; about 2% of uniform (state, action) pairs', () => {
+test('mountainCarBoundaryEvent agrees with the clip/wall conditions; about 2% of uniform (state, action) pairs', async () => {
   // Hand cases (raw = v + (a−1)·0.001 − 0.0025·cos 3x):
   // (−1.2, −0.07, left): raw < −0.07: clip (and wall) → true.
   assert.equal(mountainCarBoundaryEvent(-1.2, -0.07, 0), true);
@@ -232,12 +232,12 @@ test('mountainCarBoundaryEvent agrees with the clip/wall conditions; about 2% of
   const states = uniformStates(mountainCar, n, 22);
   let count = 0;
   for (let i = 0; i < n; i++) for (let a = 0; a < 3; a++) if (mcBoundaryRef(states[2 * i], states[2 * i + 1], a)) count++;
-  const r = worldModelError(mountainCar, mcTruth, states, n, mcBoundary);
+  const r = await worldModelError(mountainCar, mcTruth, states, n, mcBoundary);
   assert.equal(r.boundaryFraction, count / (3 * n));
   assert.ok(r.boundaryFraction! > 0.015 && r.boundaryFraction! < 0.03, `boundary fraction ${r.boundaryFraction} (SPEC: about 2%)`);
 });
 
-test('MountainCar split: a model that ignores only the boundary rules is perfect inside, wrong on boundary events', () => {
+test('MountainCar split: a model that ignores only the boundary rules is perfect inside, wrong on boundary events', async () => {
   // Keeps the position clip at both edges (not a boundary event), drops the velocity clip and the wall reset.
   const noBoundary: Predict = (s, acts, out, n) => {
     for (let i = 0; i < n; i++) {
@@ -246,7 +246,7 @@ test('MountainCar split: a model that ignores only the boundary rules is perfect
       out[2 * i + 1] = raw;
     }
   };
-  const r = worldModelError(mountainCar, noBoundary, mcStates, N_MC, mcBoundary);
+  const r = await worldModelError(mountainCar, noBoundary, mcStates, N_MC, mcBoundary);
   assert.equal(r.deltaNmseInterior, 0);
   for (const p of r.perActionDim) {
     assert.ok(p.deltaNmseInterior === 0 || p.deltaNmseInterior === null, `a${p.action} ${p.label} interior ${p.deltaNmseInterior}`);
@@ -269,23 +269,23 @@ test('MountainCar split: a model that ignores only the boundary rules is perfect
   }
 });
 
-test('agreementNmse: a model with itself is 0; truth vs identity equals the identity NMSE, either order', () => {
+test('agreementNmse: a model with itself is 0; truth vs identity equals the identity NMSE, either order', async () => {
   for (const [env, truth, states, n] of [
     [mountainCar, mcTruth, mcStates, N_MC], [reacher, reacherTruth, reStates, N_RE],
   ] as const) {
     const D = env.stateDim;
     const off = offset(truth, D, 0, 0.05);
-    assert.equal(agreementNmse(env, identity, identity, states, n), 0, `${env.name} identity vs itself`);
-    assert.equal(agreementNmse(env, off, off, states, n), 0, `${env.name} offset model vs itself`);
-    const ident = worldModelError(env, identity, states, n).identityNmse;
-    relClose(agreementNmse(env, truth, identity, states, n), ident, 1e-12, `${env.name} truth vs identity`);
-    relClose(agreementNmse(env, identity, truth, states, n), ident, 1e-12, `${env.name} identity vs truth`);
+    assert.equal(await agreementNmse(env, identity, identity, states, n), 0, `${env.name} identity vs itself`);
+    assert.equal(await agreementNmse(env, off, off, states, n), 0, `${env.name} offset model vs itself`);
+    const ident = (await worldModelError(env, identity, states, n)).identityNmse;
+    relClose(await agreementNmse(env, truth, identity, states, n), ident, 1e-12, `${env.name} truth vs identity`);
+    relClose(await agreementNmse(env, identity, truth, states, n), ident, 1e-12, `${env.name} identity vs truth`);
     // Independent: mean over (action, dim) of Σ(wrapped s′ − s)²/n / Var(wrapped s′).
     let total = 0;
     for (let a = 0; a < env.nActions; a++) {
       for (let d = 0; d < D; d++) {
         const angle = env.angleDims.includes(d);
-        const next = nextColumn(truth, D, states, n, a, d, angle);
+        const next = await nextColumn(truth, D, states, n, a, d, angle);
         let sq = 0;
         for (let i = 0; i < n; i++) sq += (angle ? wrap(next[i] - states[i * D + d]) : next[i] - states[i * D + d]) ** 2;
         total += sq / n / variance(next);
@@ -294,7 +294,7 @@ test('agreementNmse: a model with itself is 0; truth vs identity equals the iden
     relClose(ident, total / (env.nActions * D), 1e-9, `${env.name} identity NMSE by hand`);
     // Two models 0.05 apart on dim 0 disagree by 0.05² / Var(s′₀) averaged over the D dims.
     let expected = 0;
-    for (let a = 0; a < env.nActions; a++) expected += 0.0025 / variance(nextColumn(truth, D, states, n, a, 0, env.angleDims.includes(0)));
-    relClose(agreementNmse(env, truth, off, states, n), expected / (env.nActions * D), 1e-9, `${env.name} offset vs truth`);
+    for (let a = 0; a < env.nActions; a++) expected += 0.0025 / variance(await nextColumn(truth, D, states, n, a, 0, env.angleDims.includes(0)));
+    relClose(await agreementNmse(env, truth, off, states, n), expected / (env.nActions * D), 1e-9, `${env.name} offset vs truth`);
   }
 });

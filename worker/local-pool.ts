@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { prepareGpuEnvironment } from '../shared/tensor/webgpu.ts';
 import type { Progress, Task, TaskOutput } from './run-task.ts';
 
 export interface TaskPool {
@@ -18,6 +19,7 @@ export function createLocalPool(threads = availableParallelism()): TaskPool {
   // fits on two cores, one native thread each ran 1.5× faster than two each.
   // PLEARN_CPU_THREADS, when set, wins.
   const cpuThreads = process.env.PLEARN_CPU_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / threads)));
+  prepareGpuEnvironment();
   const pool = new Piscina({
     filename: new URL('./thread-entry.js', import.meta.url).href,
     minThreads: 1,

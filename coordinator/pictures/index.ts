@@ -7,7 +7,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrainingCurves } from '../../shared/agents/curves.ts';
 import { mountainCarQuiver, reacherRolloutInputs, reacherRollouts } from '../../shared/continuous/picture-data.ts';
-import type { Predict } from '../../shared/continuous/wm-metrics.ts';
+import type { SyncPredict } from '../../shared/continuous/wm-metrics.ts';
 import type { ContinuousEnvName } from '../../shared/envs/continuous-tasks.ts';
 import { MC_ACTION_NAMES, MC_RIGHT, mountainCar } from '../../shared/envs/mountaincar.ts';
 import { reacher } from '../../shared/envs/reacher.ts';
@@ -18,7 +18,7 @@ import { PALETTE, renderSvg, type Figure, type Layer, type Panel } from './svg.t
 export interface PictureInput {
   readonly experiment: ContinuousEnvName;
   /** The world model drawn (seed 0's, by convention of the caller). */
-  readonly predict: Predict;
+  readonly predict: SyncPredict;
   /** One per agent; no training-curves picture without them. */
   readonly curves?: readonly TrainingCurves[];
   /** Run seed: the Reacher rollout starts and torques are drawn from a stream derived from it. */
@@ -59,7 +59,7 @@ const circle = (r: number, n = 181): { x: Float64Array; y: Float64Array } => {
   return { x, y };
 };
 
-export function quiverFigure(predict: Predict): Figure {
+export function quiverFigure(predict: SyncPredict): Figure {
   const q = mountainCarQuiver(mountainCar, predict, QUIVER_ACTION, QUIVER_NX, QUIVER_NV);
   const common = { x: q.x, y: q.v, cellX: q.cellX, cellY: q.cellV };
   return {
@@ -83,7 +83,7 @@ export function quiverFigure(predict: Predict): Figure {
   };
 }
 
-export function rolloutsFigure(predict: Predict, seed: number): Figure {
+export function rolloutsFigure(predict: SyncPredict, seed: number): Figure {
   const { starts, actions } = reacherRolloutInputs(reacher, new Rng(deriveSeed(seed, PICTURE_STREAM)), ROLLOUT_STARTS, ROLLOUT_STEPS);
   const r = reacherRollouts(reacher, predict, starts, ROLLOUT_STARTS, actions, ROLLOUT_STEPS);
   const P = r.T + 1;

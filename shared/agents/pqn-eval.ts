@@ -12,8 +12,8 @@ import type { QNetSpec } from './q-network.ts';
 import { fillInputRow, qNetInputDim, qValues } from './q-network-tf.ts';
 
 /** Mean discounted greedy return per goal over `episodes` reset states each. */
-export function greedyEvaluation(tf: TF, env: ContinuousEnv, spec: QNetSpec, params: readonly Tensor[], goals: readonly ContinuousGoal[],
-  reward: RewardSpec, gamma: number, episodes: number, rng: Rng): number[] {
+export async function greedyEvaluation(tf: TF, env: ContinuousEnv, spec: QNetSpec, params: readonly Tensor[], goals: readonly ContinuousGoal[],
+  reward: RewardSpec, gamma: number, episodes: number, rng: Rng): Promise<number[]> {
   const G = goals.length;
   const n = G * episodes;
   const D = env.stateDim;
@@ -32,7 +32,7 @@ export function greedyEvaluation(tf: TF, env: ContinuousEnv, spec: QNetSpec, par
   for (let t = 0; t < env.maxSteps; t++) {
     env.observe(states, obs, n);
     for (let i = 0; i < n; i++) fillInputRow(spec, obs, i * O, goals[Math.floor(i / episodes)].target, 0, rows, i * inDim);
-    const q = qValues(tf, spec, params, rows, n);
+    const q = await qValues(tf, spec, params, rows, n);
     for (let i = 0; i < n; i++) actions[i] = argmaxRow(q, i * A, A);
     env.step(states, actions, next, n);
     env.observe(next, obs, n);

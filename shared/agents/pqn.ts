@@ -104,12 +104,12 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
     evalSteps: [] as number[], evalReturn: goals.map(() => [] as number[]),
   };
   const evalEvery = Math.max(1, Math.floor(updates / Math.max(1, cfg.evalPoints)));
-  const evaluate = (steps: number): void => {
-    const ret = greedyEvaluation(tf, env, spec, params, goals, reward, gamma, cfg.evalEpisodes, rng);
+  const evaluate = async (steps: number): Promise<void> => {
+    const ret = await greedyEvaluation(tf, env, spec, params, goals, reward, gamma, cfg.evalEpisodes, rng);
     curves.evalSteps.push(steps);
     for (let g = 0; g < G; g++) curves.evalReturn[g].push(ret[g]);
   };
-  evaluate(0);
+  await evaluate(0);
 
   let gradStep = 0;
   for (let u = 0; u < updates; u++) {
@@ -117,7 +117,7 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
     for (let t = 0; t < T; t++) {
       env.observe(states, obs, N);
       for (let i = 0; i < N; i++) fillInputRow(spec, obs, i * O, goals[goalOf[i]].target, 0, actRows, i * inDim);
-      const q = qValues(tf, spec, params, actRows, N);
+      const q = await qValues(tf, spec, params, actRows, N);
       for (let i = 0; i < N; i++) actions[i] = rng.next() < eps ? rng.int(A) : argmaxRow(q, i * A, A);
       env.step(states, actions, next, N);
       env.observe(next, nextObs, N);
@@ -182,24 +182,24 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
         mbRew[j] = sRew[m];
         mbDone[j] = sDone[m];
       }
-      const qNext = qValues(tf, spec, params, mbXn, B);
+      const qNext = await qValues(tf, spec, params, mbXn, B);
       for (let j = 0; j < B; j++) mbTarget[j] = qNext[j * A + argmaxRow(qNext, j * A, A)];
       tdTargets(mbRew, mbDone, mbTarget, gamma, mbTarget, B);
       opt.learningRate = linearSchedule(cfg.lr, cfg.lrEnd, gradSteps, gradStep);
-      lossSum += tdStep(tf, mlp, params, opt, cfg.maxGradNorm, mbXs, mbAct, mbTarget, B, inDim);
+      lossSum += await tdStep(tf, mlp, params, opt, cfg.maxGradNorm, mbXs, mbAct, mbTarget, B, inDim);
       gradStep++;
     }
     const steps = (u + 1) * N * T;
     curves.updateSteps[u] = steps;
     curves.loss[u] = lossSum / minibatches;
     curves.epsilon[u] = eps;
-    if ((u + 1) % evalEvery === 0 || u + 1 === updates) evaluate(steps);
+    if ((u + 1) % evalEvery === 0 || u + 1 === updates) await evaluate(steps);
     onProgress?.(steps, updates * N * T);
     // Yield so progress reports and heartbeats get out between updates.
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  const weights = qNetFromTensors(spec, params);
+  const weights = await qNetFromTensors(spec, params);
   for (const p of params) p.dispose();
   opt.dispose();
   return {
@@ -215,9 +215,9 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
 }
 
 /** One gradient step on ½·mean (Q(s, a) − target)², clipped by global norm; returns the loss. */
-export function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimizer, maxNorm: number,
-  rows: Float32Array, actions: Int32Array, targets: Float32Array, B: number, inDim: number): number {
-  return tf.tidy(() => {
+export async function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimizer, maxNorm: number,
+  rows: Float32Array, actions: Int32Array, targets: Float32Array, B: number, inDim: number): Promise<number> {
+  const loss = tf.tidy(() => {
     const x = tf.tensor2d(rows, [B, inDim]);
     const a = tf.oneHot(tf.tensor1d(actions, 'int32'), mlp.outDim);
     const y = tf.tensor1d(targets);
@@ -228,6 +228,11 @@ export function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptim
     const list: Tensor[] = params.map((p) => grads[p.name]);
     const clipped = clipByGlobalNorm(tf, list, maxNorm).grads;
     opt.applyGradients(params.map((p, i) => ({ name: p.name, tensor: clipped[i] })));
-    return value.dataSync()[0];
+    return value;
   });
+  try {
+    return (await loss.data())[0];
+  } finally {
+    loss.dispose();
+  }
 }

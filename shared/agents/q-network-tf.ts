@@ -32,10 +32,11 @@ export function qNetTensors(tf: TF, w: QNetWeights, trainable: boolean): Variabl
   return w.params.map((p) => tf.variable(tf.tensor(p.data, [...p.shape], 'float32'), trainable));
 }
 
-/** A copy of the current values of the network's variables. */
-export function qNetFromTensors(spec: QNetSpec, params: readonly Tensor[]): QNetWeights {
+/** A copy of the current values of the network's variables (read back asynchronously: GPU backends have no sync read in Node). */
+export async function qNetFromTensors(spec: QNetSpec, params: readonly Tensor[]): Promise<QNetWeights> {
   const shapes = qNetParamShapes(spec);
-  return { spec, params: shapes.map((s, i) => ({ name: s.name, shape: s.shape, data: Float32Array.from(params[i].dataSync() as Float32Array) })) };
+  const data = await Promise.all(shapes.map(async (_s, i) => Float32Array.from(await params[i].data() as Float32Array)));
+  return { spec, params: shapes.map((s, i) => ({ name: s.name, shape: s.shape, data: data[i] })) };
 }
 
 /** Writes one input row: the network's obs dims of `obs[oOff..]`, then its goal dims of `target[tOff..]`. */
@@ -53,12 +54,14 @@ export function qNetInputDim(spec: QNetSpec): number {
 }
 
 /** Q-values for rows already laid out by fillInputRow (n × inDim): n × nActions, read back. */
-export function qValues(tf: TF, spec: QNetSpec, params: readonly Tensor[], rows: Float32Array, n: number): Float32Array {
+export async function qValues(tf: TF, spec: QNetSpec, params: readonly Tensor[], rows: Float32Array, n: number): Promise<Float32Array> {
   const inDim = qNetInputDim(spec);
-  return tf.tidy(() => {
-    const x = tf.tensor2d(rows.subarray(0, n * inDim), [n, inDim]);
-    return mlpForward(tf, qNetMlpSpec(spec), params, x).dataSync() as Float32Array;
-  });
+  const q = tf.tidy(() => mlpForward(tf, qNetMlpSpec(spec), params, tf.tensor2d(rows.subarray(0, n * inDim), [n, inDim])));
+  try {
+    return await q.data() as Float32Array;
+  } finally {
+    q.dispose();
+  }
 }
 
 /**
@@ -104,19 +107,19 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
  * observations by the env's own observe, in chunks so huge grids stay within memory.
  */
 export function qNetBatchQ(tf: TF, env: ContinuousEnv, w: QNetWeights, goals: readonly ContinuousGoal[], params: readonly Tensor[]):
-  (states: Float64Array, n: number, goal: number, out: Float32Array) => void {
+  (states: Float64Array, n: number, goal: number, out: Float32Array) => Promise<void> {
   const spec = w.spec;
   const chunk = 16_384;
   const inDim = qNetInputDim(spec);
   const obs = new Float64Array(chunk * env.obsDim);
   const rows = new Float32Array(chunk * inDim);
-  return (states, n, goal, out) => {
+  return async (states, n, goal, out) => {
     const target = goals[goal].target;
     for (let s = 0; s < n; s += chunk) {
       const m = Math.min(chunk, n - s);
       env.observe(states.subarray(s * env.stateDim, (s + m) * env.stateDim), obs, m);
       for (let i = 0; i < m; i++) fillInputRow(spec, obs, i * env.obsDim, target, 0, rows, i * inDim);
-      out.set(qValues(tf, spec, params, rows, m), s * spec.nActions);
+      out.set(await qValues(tf, spec, params, rows, m), s * spec.nActions);
     }
   };
 }

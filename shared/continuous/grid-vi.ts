@@ -22,7 +22,8 @@ import {
 } from './grid.ts';
 
 /** Batched dynamics, same shape as ContinuousEnv.step: the true env or a learned model. */
-export type Dynamics = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void;
+/** May answer asynchronously: a learned model on a GPU backend reads back only asynchronously in Node. */
+export type Dynamics = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void | Promise<void>;
 
 /**
  * Reward and termination of n successor states: rows of nextStates in grid coordinates,
@@ -89,7 +90,7 @@ function score(
   }
 }
 
-export function precomputeTransitions(grid: GridSpec, nActions: number, dynamics: Dynamics, opts: PrecomputeOptions): Transitions {
+export async function precomputeTransitions(grid: GridSpec, nActions: number, dynamics: Dynamics, opts: PrecomputeOptions): Promise<Transitions> {
   checkGrid(grid);
   if (!Number.isInteger(nActions) || nActions < 1) throw new RangeError(`nActions must be a positive integer, got ${nActions}`);
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -134,7 +135,7 @@ export function precomputeTransitions(grid: GridSpec, nActions: number, dynamics
       for (let k = 0; k < dims; k++) states[i * dims + k] = point[k];
       actions[i] = a;
     }
-    dynamics(states, actions, next, m);
+    await dynamics(states, actions, next, m);
     score(opts.rewardDone, next, m, p0, rc, dc, r, d);
     for (let i = 0; i < m; i++) {
       const p = p0 + i;

@@ -6,7 +6,7 @@
 import type { ContinuousEnv } from '../envs/continuous.ts';
 import { REACHER_ACTION_TABLE, REACHER_N_ACTIONS } from '../envs/reacher.ts';
 import type { Rng } from '../util/rng.ts';
-import type { Predict } from './wm-metrics.ts';
+import type { SyncPredict } from './wm-metrics.ts';
 
 export interface MountainCarQuiver {
   /** Columns along x, rows along v. Point k = j·nx + i sits at (x[k], v[k]) = (column i, row j). */
@@ -30,7 +30,7 @@ export interface MountainCarQuiver {
  * edges: an arrow scaled to one cell then stays inside the box, and no point sits on
  * a clip bound where the float rounding of a model decides the wall rule.
  */
-export function mountainCarQuiver(env: ContinuousEnv, predict: Predict, action: number,
+export function mountainCarQuiver(env: ContinuousEnv, predict: SyncPredict, action: number,
   nx: number, nv: number): MountainCarQuiver {
   if (env.stateDim !== 2) throw new RangeError(`mountainCarQuiver: ${env.name} has ${env.stateDim} state dims, not 2`);
   if (!(Number.isInteger(nx) && nx >= 1 && Number.isInteger(nv) && nv >= 1)) {
@@ -93,7 +93,7 @@ function fingertipDims(env: ContinuousEnv): [number, number] {
  * is fed its own predictions (open loop), so its error compounds as it would when
  * planning in it; the fingertip comes from env.observe of each state.
  */
-export function reacherRollouts(env: ContinuousEnv, predict: Predict, starts: Float64Array, nStarts: number,
+export function reacherRollouts(env: ContinuousEnv, predict: SyncPredict, starts: Float64Array, nStarts: number,
   actions: Int32Array, T: number): ReacherRollouts {
   const D = env.stateDim;
   const O = env.obsDim;

@@ -37,15 +37,15 @@ export function goalTask(goal: ContinuousGoal, reward: RewardSpec, label = 'goal
 }
 
 /** Successors of every grid point under `dynamics`, scored for a first task (retarget for others). */
-export function gridTransitions(env: ContinuousEnv, grid: GridSpec, dynamics: Dynamics, first: TaskSpec): Transitions {
+export function gridTransitions(env: ContinuousEnv, grid: GridSpec, dynamics: Dynamics, first: TaskSpec): Promise<Transitions> {
   return precomputeTransitions(grid, env.nActions, dynamics, { rewardDone: taskRewardDoneFn(env, first) });
 }
 
 /** Q* per training goal on the grid (cells × nActions each, float32 for the fit). */
-export function oracleQTables(env: ContinuousEnv, grid: GridSpec, goals: readonly ContinuousGoal[], reward: RewardSpec,
-  gamma: number, vi: ViSettings, onGoal?: (done: number, total: number) => void): { tables: Float32Array[]; iters: number[] } {
+export async function oracleQTables(env: ContinuousEnv, grid: GridSpec, goals: readonly ContinuousGoal[], reward: RewardSpec,
+  gamma: number, vi: ViSettings, onGoal?: (done: number, total: number) => void): Promise<{ tables: Float32Array[]; iters: number[] }> {
   const tasks = goals.map((g, i) => goalTask(g, reward, `goal ${i}`));
-  let trans = gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[0]);
+  let trans = await gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[0]);
   const tables: Float32Array[] = [];
   const iters: number[] = [];
   tasks.forEach((task, i) => {
@@ -98,12 +98,12 @@ export function rollout(env: ContinuousEnv, grid: GridSpec, Q: Float64Array | Fl
 export interface UnseenEval { label: string; rStar: Stat; rWM: Stat; viItersTrue: number; viItersModel: number }
 
 /** R* and R^WM of each task: plan on the grid with the true and with the model dynamics. */
-export function evaluateUnseen(env: ContinuousEnv, grid: GridSpec, model: Dynamics, tasks: readonly TaskSpec[],
-  gamma: number, vi: ViSettings, nStarts: number, seed: number, onTask?: (done: number, total: number) => void): UnseenEval[] {
+export async function evaluateUnseen(env: ContinuousEnv, grid: GridSpec, model: Dynamics, tasks: readonly TaskSpec[],
+  gamma: number, vi: ViSettings, nStarts: number, seed: number, onTask?: (done: number, total: number) => void): Promise<UnseenEval[]> {
   const starts = new Float64Array(nStarts * env.stateDim);
   env.reset(new Rng(seed), starts, nStarts);
-  let tTrue = gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[0]);
-  let tModel = gridTransitions(env, grid, model, tasks[0]);
+  let tTrue = await gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[0]);
+  let tModel = await gridTransitions(env, grid, model, tasks[0]);
   return tasks.map((task, i) => {
     if (i > 0) {
       tTrue = retarget(tTrue, taskRewardDoneFn(env, task));

@@ -36,7 +36,8 @@ import { goalTask, gridTransitions, taskRewardDoneFn } from './planning.ts';
  * The agent's Q at n world states (row-major n × env.stateDim) for its goal number
  * `goal` (an index into the goals handed to qNmse): writes n × nActions into out.
  */
-export type BatchQ = (states: Float64Array, n: number, goal: number, out: Float32Array) => void;
+/** May answer asynchronously: a GPU backend reads its results back only asynchronously in Node. */
+export type BatchQ = (states: Float64Array, n: number, goal: number, out: Float32Array) => void | Promise<void>;
 
 /** Below this a Q^π column counts as constant and its NMSE as 0 (the reference's threshold). */
 export const DEGENERATE_VAR = 1e-12;
@@ -94,8 +95,8 @@ export interface QErrorOptions {
  * whole grid at once; a non-finite Q value throws, since argmax would silently treat it
  * as the lowest action.
  */
-export function qOnGrid(grid: GridSpec, nActions: number, q: BatchQ, goal: number,
-  opts: { chunk?: number; out?: Float32Array } = {}): Float32Array {
+export async function qOnGrid(grid: GridSpec, nActions: number, q: BatchQ, goal: number,
+  opts: { chunk?: number; out?: Float32Array } = {}): Promise<Float32Array> {
   const cells = cellCount(grid);
   const dims = grid.dims;
   const chunk = Math.min(opts.chunk ?? DEFAULT_CHUNK, cells);
@@ -112,7 +113,7 @@ export function qOnGrid(grid: GridSpec, nActions: number, q: BatchQ, goal: numbe
     }
     const p0 = c0 * nActions;
     // A view, not a copy: the agent writes straight into the table.
-    q(states, m, goal, out.subarray(p0, p0 + m * nActions));
+    await q(states, m, goal, out.subarray(p0, p0 + m * nActions));
     for (let p = p0; p < p0 + m * nActions; p++) {
       if (!Number.isFinite(out[p])) {
         throw new RangeError(`agent Q is ${out[p]} at node ${Math.floor(p / nActions)}, action ${p % nActions} (goal ${goal})`);
@@ -215,8 +216,8 @@ function sameGrid(a: GridSpec, b: GridSpec): boolean {
  * under the true dynamics and the goal's reward and termination, then the statistics
  * above. onProgress counts finished goals.
  */
-export function qNmse(env: ContinuousEnv, grid: GridSpec, goals: readonly ContinuousGoal[], reward: RewardSpec, gamma: number,
-  q: BatchQ, vi: ViSettings, onProgress?: (done: number, total: number) => void, opts: QErrorOptions = {}): QErrorResult {
+export async function qNmse(env: ContinuousEnv, grid: GridSpec, goals: readonly ContinuousGoal[], reward: RewardSpec, gamma: number,
+  q: BatchQ, vi: ViSettings, onProgress?: (done: number, total: number) => void, opts: QErrorOptions = {}): Promise<QErrorResult> {
   if (goals.length === 0) throw new RangeError('qNmse: no goals');
   if (grid.dims !== env.stateDim) throw new RangeError(`grid has ${grid.dims} dims, ${env.name} states have ${env.stateDim}`);
   const given = opts.transitions;
@@ -234,9 +235,9 @@ export function qNmse(env: ContinuousEnv, grid: GridSpec, goals: readonly Contin
     // so the oracle's Q* meets bit-identical rewards here and scores ~0.
     const source = trans ?? given;
     trans = source === undefined
-      ? gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[g])
+      ? await gridTransitions(env, grid, (s, a, nx, n) => env.step(s, a, nx, n), tasks[g])
       : retarget(source, taskRewardDoneFn(env, tasks[g]));
-    qOnGrid(grid, nA, q, g, { chunk: opts.chunk, out: agentQ });
+    await qOnGrid(grid, nA, q, g, { chunk: opts.chunk, out: agentQ });
     const pe = policyEvaluation(trans, gamma, agentQ, { tol: vi.tol, maxIters: vi.maxIters });
     perGoal.push({ ...qErrorOfTables(agentQ, pe.Q, pe.V, nA), iters: pe.iters, converged: pe.converged });
     onProgress?.(g + 1, tasks.length);

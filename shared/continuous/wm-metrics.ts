@@ -7,7 +7,10 @@ import type { ContinuousEnv } from '../envs/continuous.ts';
 import { wrapAngle } from '../envs/continuous.ts';
 
 /** A model's batched prediction, same shape as ContinuousEnv.step. */
-export type Predict = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void;
+/** May answer asynchronously (a model on a GPU backend). */
+export type Predict = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void | Promise<void>;
+/** A prediction made on this thread's CPU, answered at once (the pictures' open-loop rollouts need one). */
+export type SyncPredict = (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void;
 
 export interface ActionDimError {
   action: number;
@@ -46,8 +49,8 @@ const variance = (m: Moments) => (m.n > 1 ? m.sq / m.n - (m.sum / m.n) ** 2 : 0)
  * action. A change whose variance is below `minVar` (relative to the dim's squared scale) counts
  * as never varying.
  */
-export function worldModelError(env: ContinuousEnv, predict: Predict, states: Float64Array, n: number,
-  boundaryOf?: BoundaryOf, minVar = 1e-18): WmError {
+export async function worldModelError(env: ContinuousEnv, predict: Predict, states: Float64Array, n: number,
+  boundaryOf?: BoundaryOf, minVar = 1e-18): Promise<WmError> {
   const D = env.stateDim;
   const angle = new Uint8Array(D);
   for (const d of env.angleDims) angle[d] = 1;
@@ -60,7 +63,7 @@ export function worldModelError(env: ContinuousEnv, predict: Predict, states: Fl
   for (let a = 0; a < env.nActions; a++) {
     actions.fill(a);
     env.step(states, actions, truth, n);
-    predict(states, actions, model, n);
+    await predict(states, actions, model, n);
     const isBoundary = new Uint8Array(n);
     if (boundaryOf) for (let i = 0; i < n; i++) { isBoundary[i] = boundaryOf(states, i * D, a) ? 1 : 0; boundaryCount += isBoundary[i]; }
     for (let d = 0; d < D; d++) {
@@ -120,7 +123,7 @@ export function worldModelError(env: ContinuousEnv, predict: Predict, states: Fl
 }
 
 /** Agreement NMSE between two models: MSE between their predictions / variance of the true next state. */
-export function agreementNmse(env: ContinuousEnv, a: Predict, b: Predict, states: Float64Array, n: number): number {
+export async function agreementNmse(env: ContinuousEnv, a: Predict, b: Predict, states: Float64Array, n: number): Promise<number> {
   const D = env.stateDim;
   const angle = new Uint8Array(D);
   for (const d of env.angleDims) angle[d] = 1;
@@ -131,8 +134,8 @@ export function agreementNmse(env: ContinuousEnv, a: Predict, b: Predict, states
   let total = 0;
   for (let act = 0; act < env.nActions; act++) {
     actions.fill(act);
-    a(states, actions, pa, n);
-    b(states, actions, pb, n);
+    await a(states, actions, pa, n);
+    await b(states, actions, pb, n);
     env.step(states, actions, truth, n);
     for (let d = 0; d < D; d++) {
       const m = fresh();

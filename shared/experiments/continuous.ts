@@ -11,7 +11,7 @@ import { envGrid, evaluateUnseen, goalTask, gridTransitions, oracleQTables } fro
 import type { Transitions } from '../continuous/grid-vi.ts';
 import type { UnseenEval } from '../continuous/planning.ts';
 import { goalBackupTf } from '../continuous/tf-goals.ts';
-import type { BoundaryOf, Predict, WmError } from '../continuous/wm-metrics.ts';
+import type { BoundaryOf, SyncPredict, WmError } from '../continuous/wm-metrics.ts';
 import { worldModelError } from '../continuous/wm-metrics.ts';
 import type { WorldModelWeights } from '../plearning/neural-model.ts';
 import { DEFAULT_MODEL, makeWorldModel, tensorPredictor } from '../plearning/neural-model.ts';
@@ -57,13 +57,13 @@ export interface ContinuousOracleArtifact {
   readonly wallMs: number;
 }
 
-export function runContinuousOracleTask(task: ContinuousOracleTask, onProgress?: (d: number, n: number) => void): ContinuousOracleArtifact {
+export async function runContinuousOracleTask(task: ContinuousOracleTask, onProgress?: (d: number, n: number) => void): Promise<ContinuousOracleArtifact> {
   const t0 = performance.now();
   const cfg = task.config;
   const env = continuousEnv(cfg.experiment);
   const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
   const goalIndices = task.goalIndices ?? goals.map((_, i) => i);
-  const { tables, iters } = oracleQTables(env, envGrid(env, cfg.grid), goalIndices.map((i) => goals[i]), reward, cfg.gamma,
+  const { tables, iters } = await oracleQTables(env, envGrid(env, cfg.grid), goalIndices.map((i) => goals[i]), reward, cfg.gamma,
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, onProgress);
   return { kind: 'continuous-oracle', shardIndex: task.shardIndex, goalIndices, tables, viIters: iters, wallMs: performance.now() - t0 };
 }
@@ -92,7 +92,7 @@ export interface ContinuousSeedResult {
   finalLoss: number;
 }
 
-export function modelPredict(weights: WorldModelWeights): Predict {
+export function modelPredict(weights: WorldModelWeights): SyncPredict {
   const model = makeWorldModel(weights);
   return (s, a, out, n) => {
     const D = weights.spec.stateDim;
@@ -138,8 +138,8 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   const fitMs = performance.now() - t0;
   const t1 = performance.now();
   const predict = tensorPredictor(tf, fit.model);
-  const wm = worldModelError(env, predict, evalStatesFor(cfg, seedIndex), cfg.evalStates, boundaryOf(cfg.experiment));
-  const unseen = evaluateUnseen(env, grid, predict, unseenTasks(cfg.experiment), cfg.gamma,
+  const wm = await worldModelError(env, predict, evalStatesFor(cfg, seedIndex), cfg.evalStates, boundaryOf(cfg.experiment));
+  const unseen = await evaluateUnseen(env, grid, predict, unseenTasks(cfg.experiment), cfg.gamma,
     { tol: cfg.viTol, maxIters: cfg.viMaxIters }, cfg.rollouts, deriveSeed(cfg.seed, EVAL_STREAM + 1000 + seedIndex),
     (d, n) => onProgress?.('eval', d, n));
   const qErrors: number[] = [];
@@ -147,12 +147,12 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   let shared: Transitions | undefined;
   for (const a of sorted) {
     if (a.kind !== 'continuous-pqn') continue;
-    shared ??= gridTransitions(env, grid, (s, act, nx, n) => env.step(s, act, nx, n), goalTask(goals[0], reward));
+    shared ??= await gridTransitions(env, grid, (s, act, nx, n) => env.step(s, act, nx, n), goalTask(goals[0], reward));
     const params = qNetTensors(tf, a.weights, false);
     try {
       const agentGoals = a.goalIndices.map((i) => goals[i]);
-      qErrors.push(qNmse(env, grid, agentGoals, reward, cfg.gamma, qNetBatchQ(tf, env, a.weights, agentGoals, params),
-        { tol: cfg.viTol, maxIters: cfg.viMaxIters }, undefined, { transitions: shared }).nmse);
+      qErrors.push((await qNmse(env, grid, agentGoals, reward, cfg.gamma, qNetBatchQ(tf, env, a.weights, agentGoals, params),
+        { tol: cfg.viTol, maxIters: cfg.viMaxIters }, undefined, { transitions: shared })).nmse);
     } finally {
       for (const p of params) p.dispose();
     }

@@ -249,7 +249,7 @@ export async function fitWorldModel(
       pending.push(lossValue);
       if (pending.length >= logEvery || step + 1 === cfg.steps) await flush(step + 1);
     }
-    return { model: tensorsToWorldModel(spec, params), losses };
+    return { model: await tensorsToWorldModel(spec, params), losses };
   } finally {
     pending.forEach((t) => t.dispose());
     for (const t of [...params, ...m, ...v]) t.dispose();

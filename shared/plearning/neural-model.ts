@@ -185,15 +185,15 @@ export function weightsToTensors(tf: TF, weights: WorldModelWeights): Tensor[] {
 }
 
 /** Read trained tensors (same order as {@link weightsToTensors}) back into a model. */
-export function tensorsToWorldModel(spec: WorldModelSpec, params: readonly Tensor[]): WorldModel {
+export async function tensorsToWorldModel(spec: WorldModelSpec, params: readonly Tensor[]): Promise<WorldModel> {
   const layers: DenseWeights[] = [];
   for (let i = 0; i + 1 < params.length; i += 2) {
     const [inDim, outDim] = params[i].shape;
     layers.push({
       inDim,
       outDim,
-      w: Float32Array.from(params[i].dataSync()),
-      b: Float32Array.from(params[i + 1].dataSync()),
+      w: Float32Array.from(await params[i].data()),
+      b: Float32Array.from(await params[i + 1].data()),
     });
   }
   return makeWorldModel({ spec, layers });
@@ -238,24 +238,30 @@ export function forwardWorldModel(
  * minutes to seconds), then s + f and the angle wrap in float64 as `predict` does.
  */
 export function tensorPredictor(tf: TF, weights: WorldModelWeights, chunk = 65_536):
-  (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => void {
+  (states: Float64Array, actions: Int32Array, next: Float64Array, n: number) => Promise<void> {
   const spec = weights.spec;
   const D = spec.stateDim;
   const params = weights.layers.map((l) => ({ w: l.w, b: l.b, inDim: l.inDim, outDim: l.outDim }));
   const isAngle = new Uint8Array(D);
   for (const d of spec.angleDims) isAngle[d] = 1;
   const rows = new Float32Array(chunk * D);
-  return (states, actions, next, n) => {
+  return async (states, actions, next, n) => {
     for (let s0 = 0; s0 < n; s0 += chunk) {
       const m = Math.min(chunk, n - s0);
       for (let i = 0; i < m * D; i++) rows[i] = states[s0 * D + i];
-      const delta = tf.tidy(() => {
+      const out = tf.tidy(() => {
         const ps = params.flatMap((l) => [tf.tensor2d(l.w, [l.inDim, l.outDim]), tf.tensor1d(l.b)]);
         const x = tf.tensor2d(rows.subarray(0, m * D), [m, D]);
         const a = tf.tensor1d(actions.subarray(s0, s0 + m), 'int32');
         // The forward on zero states plus x gives f_φ(x, a) (+ x): subtract x back out in float64 below.
-        return forwardWorldModel(tf, { ...spec, angleDims: [] }, ps, x, a).dataSync() as Float32Array;
+        return forwardWorldModel(tf, { ...spec, angleDims: [] }, ps, x, a);
       });
+      let delta: Float32Array;
+      try {
+        delta = await out.data() as Float32Array;
+      } finally {
+        out.dispose();
+      }
       for (let i = 0; i < m; i++) {
         for (let d = 0; d < D; d++) {
           const k = (s0 + i) * D + d;

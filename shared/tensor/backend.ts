@@ -15,6 +15,8 @@ export type { Tensor, Tensor1D, Tensor2D, Scalar, Variable } from '@tensorflow/t
 /**
  * Backends, fastest first:
  * - `tensorflow-gpu`: `@tensorflow/tfjs-node-gpu` (libtensorflow with CUDA); optional, not a dependency.
+ * - `webgpu`: `@tensorflow/tfjs-backend-webgpu` on Dawn (npm `webgpu`, Vulkan); `auto`
+ *   takes it only on a hardware adapter (shared/tensor/webgpu.ts).
  * - `tensorflow`: `@tensorflow/tfjs-node` (libtensorflow on the CPU); optional, not a dependency.
  * - `cpu-blas`: the CPU backend with its hot kernels native (OpenBLAS sgemm, fused
  *   multi-threaded elementwise, LayerNorm and Adam kernels; shared/tensor/fast-cpu.ts),
@@ -22,9 +24,9 @@ export type { Tensor, Tensor1D, Tensor2D, Scalar, Variable } from '@tensorflow/t
  * - `wasm`: `@tensorflow/tfjs-backend-wasm`.
  * - `cpu`: the pure-JS CPU backend of `@tensorflow/tfjs` (always available, float32).
  */
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'cpu-blas' | 'cpu' | 'wasm';
+export type BackendName = 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'cpu-blas' | 'cpu' | 'wasm';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'cpu-blas', 'cpu', 'wasm'];
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'cpu-blas', 'cpu', 'wasm'];
 
 export interface BackendHandle {
   readonly tf: TF;
@@ -34,9 +36,9 @@ export interface BackendHandle {
   readonly detail: string;
 }
 
-// cpu-blas before WASM (tens of times faster on MLP training steps here), WASM
-// before the plain CPU backend (~3× faster on the world-model MLP).
-const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'cpu-blas', 'wasm', 'cpu'];
+// A GPU first; cpu-blas before WASM (tens of times faster on MLP training steps
+// here), WASM before the plain CPU backend (~3× faster on the world-model MLP).
+const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'cpu-blas', 'wasm', 'cpu'];
 
 /** Plain-JS module namespace: a CJS package imported from ESM exposes its exports on `default` too. */
 function namespaceOf(mod: unknown): TF {
@@ -60,8 +62,13 @@ function firstLine(e: unknown): string {
   return msg.split('\n', 1)[0];
 }
 
-async function load(name: BackendName): Promise<BackendHandle> {
+async function load(name: BackendName, auto: boolean): Promise<BackendHandle> {
   switch (name) {
+    case 'webgpu': {
+      const gpu = await import('./webgpu.ts');
+      const { tf, adapter } = await gpu.loadWebGpu(namespaceOf(await import('@tensorflow/tfjs')), !auto);
+      return { tf, backend: tf.getBackend(), detail: `webgpu: ${gpu.describeAdapter(adapter)} via Dawn (@tensorflow/tfjs-backend-webgpu)` };
+    }
     case 'tensorflow-gpu':
     case 'tensorflow': {
       const pkg = name === 'tensorflow-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
@@ -104,6 +111,15 @@ async function load(name: BackendName): Promise<BackendHandle> {
 
 let warnedFastCpu = false;
 
+/**
+ * Whether `dataSync` works on the active backend. WebGPU reads back only
+ * asynchronously in Node (its sync path needs OffscreenCanvas, which Node lacks):
+ * code that must run there reads with `await t.data()`.
+ */
+export function readsBackSynchronously(tf: TF): boolean {
+  return tf.getBackend() !== 'webgpu';
+}
+
 /** The one command that builds the fast CPU path (installing gcc and OpenBLAS first where it can). */
 export const FAST_CPU_FIX = 'npm run fast-cpu';
 
@@ -137,7 +153,7 @@ export async function initBackend(requested: BackendName | 'auto' = 'auto'): Pro
   }
   if (requested !== 'auto') {
     try {
-      return await load(requested);
+      return await load(requested, false);
     } catch (e) {
       throw new Error(
         `tensor backend '${requested}' could not be loaded: ${firstLine(e)}; allowed: auto, ${BACKEND_NAMES.join(', ')}`,
@@ -147,7 +163,7 @@ export async function initBackend(requested: BackendName | 'auto' = 'auto'): Pro
   const skipped: string[] = [];
   for (const name of AUTO_ORDER) {
     try {
-      const handle = await load(name);
+      const handle = await load(name, true);
       const note = skipped.length > 0 ? `; skipped ${skipped.join('; ')}` : '';
       return { ...handle, detail: handle.detail + note };
     } catch (e) {

@@ -8,7 +8,9 @@
 // Networks reach 25M parameters, so on the two CPU backends the step walks the
 // variables' own Float32Arrays once, in place: composing TF ops would allocate
 // and traverse ~10 full-size temporaries per variable per step. Other backends
-// (WASM, tfjs-node, GPU) get the same arithmetic as TF ops.
+// (WASM, tfjs-node, GPU) get the same arithmetic as TF ops; on WebGPU, which
+// in Node cannot read a value back synchronously, the clip's norm stays on the
+// device too (one read-back per step would also stall the GPU's queue).
 //
 // Where the numbers can differ from optax run in JAX's default float32:
 // - the step scalars (bias corrections, ρ_t, the rectifier r) are float64
@@ -26,6 +28,7 @@
 
 import type { NamedTensorMap } from '@tensorflow/tfjs';
 import type { TF, Tensor } from './backend.ts';
+import { readsBackSynchronously } from './backend.ts';
 import { backingArray } from './fast-cpu.ts';
 import type { NamedTensor, ScheduledOptimizer } from './moment-optimizer.ts';
 import { momentOptimizerBase } from './moment-optimizer.ts';
@@ -85,10 +88,25 @@ function globalNorm(tf: TF, grads: readonly Tensor[]): number {
  *
  * Returns new tensors either way (unclipped ones are clones, so cost no copy);
  * the caller disposes them and, separately, the inputs. `norm` is ‖g‖ before
- * clipping, for logging.
+ * clipping, for logging; absent on a backend that cannot read it back
+ * synchronously, where the scale maxNorm / max(‖g‖, maxNorm) is applied on
+ * the device instead (1 exactly when ‖g‖ ≤ maxNorm).
  */
-export function clipByGlobalNorm(tf: TF, grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: number } {
+export function clipByGlobalNorm(tf: TF, grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm?: number } {
   if (!(maxNorm > 0)) throw new RangeError(`clipByGlobalNorm: maxNorm must be positive, got ${maxNorm}`);
+  if (!readsBackSynchronously(tf)) {
+    if (grads.length === 0) return { grads: [] };
+    return {
+      grads: tf.tidy(() => {
+        // Pairwise adds, not addN: one kernel over N inputs binds N + 1 storage
+        // buffers, past WebGPU's default limit of 8 per shader stage.
+        const sq = grads.map((g) => tf.sum(tf.square(tf.cast(g, 'float32'))));
+        const norm = tf.sqrt(sq.reduce((a, b) => tf.add(a, b)));
+        const scale = tf.div(tf.scalar(maxNorm), tf.maximum(norm, tf.scalar(maxNorm)));
+        return grads.map((g) => tf.mul(g, scale));
+      }),
+    };
+  }
   const norm = globalNorm(tf, grads);
   if (norm < maxNorm) return { grads: grads.map((g) => tf.clone(g)), norm };
   const scale = maxNorm / norm;

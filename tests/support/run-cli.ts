@@ -9,9 +9,13 @@ export const BIN = join(ROOT, 'bin', 'plearn.js');
 
 export interface Run { code: number | null; stdout: string; stderr: string }
 
-export function plearn(args: string[], timeoutMs = 60_000): Promise<Run> {
+/** `opts` is the timeout in ms, or that and extra environment variables for the child. */
+export function plearn(args: string[], opts: number | { timeoutMs?: number; env?: Record<string, string> } = 60_000): Promise<Run> {
+  const { timeoutMs = 60_000, env = {} } = typeof opts === 'number' ? { timeoutMs: opts } : opts;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

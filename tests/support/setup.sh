@@ -5,8 +5,9 @@
 #   2. the fast CPU addon, so the fast-path tests run: `npm ci` ran its build
 #      before anything could install a compiler or OpenBLAS, so build it here
 #      (shared/tensor/native/ensure.sh installs them first as root with apt);
-#   3. the Python virtualenv of the cross-checks (python-env.sh), and helm for
-#      the chart tests (ensure-helm.sh: built with Go, a few minutes once).
+#   3. the Python virtualenv of the cross-checks (python-env.sh), a software
+#      Vulkan driver for the webgpu backend's tests (ensure-lavapipe.sh), and
+#      helm for the chart tests (ensure-helm.sh: built with Go, minutes once).
 #      Without them those tests skip, saying so — under CI=true they fail.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +21,13 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 else
   echo "python env: none; the Python cross-checks will skip" >&2
+fi
+if icd=$(bash "$here/ensure-lavapipe.sh"); then
+  echo "software Vulkan for the webgpu tests: $icd"
+elif [ "${CI:-}" = true ]; then
+  exit 1
+else
+  echo "no software Vulkan; the webgpu tests will skip" >&2
 fi
 if ! bash "$here/ensure-helm.sh"; then
   [ "${CI:-}" = true ] && exit 1
