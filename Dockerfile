@@ -2,7 +2,11 @@
 #
 #   cpu  Node 20 on Debian bookworm slim (tensor backend: WASM, else plain JS)
 #   gpu  CUDA 11.2 + cuDNN 8 runtime with @tensorflow/tfjs-node-gpu 4.x, whose
-#        libtensorflow 2.9 build is linked against exactly those CUDA/cuDNN majors
+#        libtensorflow 2.9 build is linked against exactly those CUDA/cuDNN majors,
+#        plus the Vulkan loader for the webgpu backend (Dawn, a package dependency):
+#        `auto` takes tensorflow-gpu where it loads, webgpu next. webgpu is the GPU
+#        path CI tests (on a software Vulkan); tfjs-node-gpu is the faster one on
+#        paper but cannot be installed or tested where CI runs.
 #
 #   docker build --target cpu -t plearn:0.1.0-cpu .
 #   docker build --target gpu -t plearn:0.1.0-gpu .
@@ -36,8 +40,10 @@ COPY package.json package-lock.json ./
 # The package's install script builds the optional fast-CPU addon from here; without a
 # compiler and OpenBLAS in the image it skips with one line and plearn uses the plain backends.
 COPY shared/tensor/native ./shared/tensor/native
+# Dawn ships prebuilt for five platforms (~130 MB): keep Linux x64's alone.
 RUN npm ci --omit=dev --no-audit --no-fund \
- && test -x node_modules/.bin/tsx
+ && test -x node_modules/.bin/tsx \
+ && find node_modules/webgpu/dist -mindepth 1 -maxdepth 1 ! -name linux-x64 -exec rm -rf {} +
 
 # ---- cpu ----
 FROM ${NODE_BASE} AS cpu
@@ -105,6 +111,11 @@ RUN npm install --no-save --omit=dev --no-audit --no-fund "@tensorflow/tfjs-node
  && node -e "import('@tensorflow/tfjs-node-gpu').then((tf) => console.log('tfjs-node-gpu', tf.version.tfjs, 'loads, backend', tf.getBackend()))"
 
 FROM ${CUDA_BASE} AS gpu
+# libvulkan1: the loader Dawn opens; NVIDIA's Vulkan driver itself is mounted by
+# the container runtime when NVIDIA_DRIVER_CAPABILITIES includes graphics.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvulkan1 \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 plearn \
  && useradd --uid 10001 --gid plearn --home-dir /home/plearn --create-home --shell /usr/sbin/nologin plearn
 COPY --from=deps /usr/local/bin/node /usr/local/bin/node
@@ -117,7 +128,7 @@ RUN ln -s /app/bin/plearn.js /usr/local/bin/plearn \
 # makes its own context: grow on demand instead. The CUDA JIT cache must live on
 # the writable /tmp (the root filesystem is read-only under the chart).
 ENV NODE_ENV=production \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
     TF_FORCE_GPU_ALLOW_GROWTH=true \
     CUDA_CACHE_PATH=/tmp/cuda-cache
 WORKDIR /home/plearn

@@ -253,6 +253,12 @@ describe('helm chart', { skip }, () => {
     assert.equal(pod.runtimeClassName, 'nvidia');
     assert.equal(pod.containers[0].image, 'registry.example.com/ml/plearn:0.1.0-gpu');
     assert.equal(pod.terminationGracePeriodSeconds, 75);
+    // The webgpu backend runs on NVIDIA's Vulkan driver, which the runtime mounts only with `graphics`.
+    const capabilities = (c: Obj) => (c.env as { name: string; value?: string }[]).find((e) => e.name === 'NVIDIA_DRIVER_CAPABILITIES')?.value;
+    assert.equal(capabilities(pod.containers[0]), 'compute,utility,graphics');
+    assert.equal(capabilities(coord.spec.template.spec.containers[0]), 'compute,utility,graphics');
+    const cpuPool = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'rel-plearn-worker-cpu');
+    if (cpuPool) assert.equal(capabilities(cpuPool.spec.template.spec.containers[0]), undefined, 'no NVIDIA capabilities on the cpu pool');
     const np = byKind(objs, 'NetworkPolicy')[0];
     assert.deepEqual(np.spec.policyTypes, ['Ingress', 'Egress']);
     assert.equal(np.spec.egress[0].ports[0].port, 4222);

@@ -148,6 +148,9 @@ describe('Dockerfile (static checks)', () => {
     const version = all(gpuDeps, 'ARG').map((a) => a.args).find((a) => a.startsWith('TFJS_NODE_GPU_VERSION='));
     assert.match(version ?? '', /=4\.\d+\.\d+$/, 'a pinned 4.x tfjs-node-gpu');
     assert.ok(all(stage('cpu'), 'RUN').every((r) => !r.args.includes('tfjs-node')), 'the cpu image carries no native TensorFlow');
+    // The webgpu backend: the Vulkan loader in the image, NVIDIA's Vulkan driver mounted by the runtime (graphics).
+    assert.ok(all(stage('gpu'), 'RUN').some((r) => /apt-get install[^&]*\blibvulkan1\b/.test(r.args)), 'the gpu image installs libvulkan1');
+    assert.ok(all(stage('gpu'), 'ENV').some((e) => /NVIDIA_DRIVER_CAPABILITIES=\S*graphics/.test(e.args)), 'the gpu image asks for graphics');
   });
 
   test('hadolint-style rules: no ADD, no :latest, apt lists cleaned, COPY --from names an earlier stage', () => {
