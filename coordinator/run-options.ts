@@ -55,7 +55,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--episode-length <n>', 'qlearning episode truncation (default 100)')
     .option('--goal-family <f>', 'mountaincar: position (default) | velocity training goals')
     .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (quick 200 / 21; paper 200 / 50)')
-    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | tensorflow | cpu-blas | wasm | cpu')
+    .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | webgpu | tensorflow | cpu-blas | wasm | cpu (auto: the first that loads, in this order; webgpu only on a hardware GPU)')
     .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (quick 512 / 256; paper 4096 / 1024)')
     .option('--fit-terminal <mode>', 'mountaincar/reacher: samples whose state already meets the goal: skip (quick MountainCar) | fit (quick Reacher; paper, as the reference)')
     .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')

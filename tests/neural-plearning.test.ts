@@ -39,7 +39,7 @@ test('backend: importing loads no TF; cpu loads; bad requests fail clearly', asy
   assert.doesNotMatch(auto.detail, /\n/);
   await assert.rejects(() => initBackend('nonsense' as 'cpu'), /unknown tensor backend 'nonsense'; allowed: auto, tensorflow-gpu/);
   if (auto.backend === 'cpu-blas' || auto.backend === 'wasm' || auto.backend === 'cpu') {
-    await assert.rejects(() => initBackend('tensorflow'), /tensor backend 'tensorflow' could not be loaded: .*allowed: auto, tensorflow-gpu, tensorflow, cpu-blas, cpu, wasm/);
+    await assert.rejects(() => initBackend('tensorflow'), /tensor backend 'tensorflow' could not be loaded: .*allowed: auto, tensorflow-gpu, webgpu, tensorflow, cpu-blas, cpu, wasm/);
   }
   const wasm = await initBackend('wasm');
   assert.equal(wasm.backend, 'wasm');

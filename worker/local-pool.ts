@@ -26,6 +26,12 @@ export function createLocalPool(threads = availableParallelism()): TaskPool {
     maxThreads: threads,
     idleTimeout: 1000,
     env: { ...process.env, PLEARN_CPU_THREADS: cpuThreads },
+    // Piscina first tries require() on the entry file, which Node 20 hands to its
+    // require(esm) path; for this ESM entry with top-level await that path has
+    // aborted the whole process (V8 "IsGraphAsync … instantiated module") when
+    // threads start. Without require(esm) the require fails cleanly and piscina
+    // falls back to import(), as it was written to.
+    execArgv: [...process.execArgv, '--no-experimental-require-module'],
   });
   return {
     threads,
