@@ -1,6 +1,6 @@
 // End-to-end tests of the `plearn` binary: spawn `node bin/plearn.js …` as a user
 // would and check exit codes, the --json contract, --out files, and that the
-// identifiability claims of SPEC §1 show up in the numbers the CLI reports.
+// identifiability claims of the paper (the method) show up in the numbers the CLI reports.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

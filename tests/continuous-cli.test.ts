@@ -93,7 +93,7 @@ test('tiny MountainCar run: exit 0, the --json contract, and --out writes result
   for (const p of s.perActionDim) assert.notEqual(p.deltaNmse, null, `a${p.action} ${p.label} deltaNmse`);
   assertStat(s.wmDeltaNmseInterior, 'summary.wmDeltaNmseInterior');
   assertStat(s.wmDeltaNmseBoundary, 'summary.wmDeltaNmseBoundary');
-  // The identity map's NMSE depends on the evaluation states only: SPEC §4 gives 1.1e-2 on
+  // The identity map's NMSE depends on the evaluation states only: the paper’s evaluation gives 1.1e-2 on
   // uniform states; 500 of them give it to within a factor ~1.5 (boundary events are rare).
   assert.ok(s.identityNmse.mean > 0.006 && s.identityNmse.mean < 0.02, `identity NMSE ${s.identityNmse.mean}`);
   // --out: the same document as stdout.
@@ -118,7 +118,7 @@ test('tiny Reacher run: exit 0, 9 × 4 perActionDim entries, ω under zero torqu
   // θ′ − θ = dt·ω′ varies with ω on every action.
   for (let a = 0; a < 9; a++) for (const d of [0, 1]) assert.notEqual(at(a, d).deltaNmse, null, `a${a} θ${d + 1}`);
   assert.equal(s.wmDeltaNmseInterior, undefined, 'the interior/boundary split is MountainCar only');
-  // SPEC §4: the identity map scores 2.6e-3 on Reacher reset states.
+  // the paper’s evaluation: the identity map scores 2.6e-3 on Reacher reset states.
   assert.ok(s.identityNmse.mean > 1.8e-3 && s.identityNmse.mean < 3.6e-3, `identity NMSE ${s.identityNmse.mean}`);
 });
 

@@ -1,7 +1,7 @@
-// Planning on continuous worlds (SPEC §4): greedy rollouts, forbidden regions, the
+// Planning on continuous worlds (the paper’s evaluation): greedy rollouts, forbidden regions, the
 // unseen-goal evaluation and the oracle Q tables, checked against a plain rollout loop,
 // a plain MountainCar step, a plain bilinear interpolation written here, hand-computed
-// trajectories and the reference figures of SPEC §5.
+// trajectories and the reference figures of the paper’s figures.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -213,7 +213,7 @@ test('evaluateUnseen with the true dynamics as the model: R^WM equals R* exactly
   assert.ok(bad[0].rWM.mean < mc[0].rStar.mean, `identity model ${bad[0].rWM.mean} vs R* ${mc[0].rStar.mean}`);
 });
 
-test('MountainCar R* on a 100² grid is within 0.03 of SPEC §5 (0.436, 0.377, 0.625)', async () => {
+test('MountainCar R* on a 100² grid is within 0.03 of the paper’s figures (0.436, 0.377, 0.625)', async () => {
   const res = await evaluateUnseen(mountainCar, envGrid(mountainCar, 100), mcDynamics, unseenTasks('mountaincar'), GAMMA, VI, 512, 7);
   const want = [0.436, 0.377, 0.625];
   res.forEach((u, i) => close(u.rStar.mean, want[i], 0.03, `${u.label} R*`));

@@ -1,4 +1,4 @@
-// Grid value iteration (SPEC §4) against answers known in closed form: multilinear
+// Grid value iteration (the paper’s evaluation) against answers known in closed form: multilinear
 // interpolation reproduces multilinear functions exactly, chains whose moves land on
 // grid points have γ^(k−1) values, and a half-cell translation has a value we solve by hand.
 

@@ -25,7 +25,7 @@ import {
 // ---------------------------------------------------------------------------
 // Independent references
 
-/** MountainCar's step from SPEC §2, written out again. */
+/** MountainCar's step from the reference implementation’s environments, written out again. */
 function mcByHand(x: number, v: number, a: number): [number, number] {
   let vn = v + (a - 1) * 0.001 - Math.cos(3 * x) * 0.0025;
   vn = Math.min(0.07, Math.max(-0.07, vn));
@@ -34,7 +34,7 @@ function mcByHand(x: number, v: number, a: number): [number, number] {
   return [xn, vn];
 }
 
-/** Kinematic Reacher from SPEC §2 (semi-implicit Euler, dt 0.05) and its fingertip. */
+/** Kinematic Reacher from the reference implementation’s environments (semi-implicit Euler, dt 0.05) and its fingertip. */
 function reacherTipsByHand(s: Float64Array, torques: [number, number], T: number): Float64Array {
   let [t1, t2, w1, w2] = s;
   const tips = new Float64Array(2 * (T + 1));

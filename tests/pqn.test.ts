@@ -104,7 +104,7 @@ test('permutation is a permutation', () => {
   assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
 });
 
-test('presets: paper is SPEC §3 exactly and validates; quick is smaller; bad overrides name the field', () => {
+test('presets: paper is the reference implementation’s agent settings exactly and validates; quick is smaller; bad overrides name the field', () => {
   const mc = paperPqn('mountaincar', 'position');
   assert.deepEqual([mc.envSteps, mc.numEnvs, mc.numSteps, mc.minibatch, mc.lr, mc.her, mc.herK], [5e6, 256, 64, 256, 1e-4, 'random', 4]);
   assert.deepEqual(mc.hidden, [1024, 1024, 1024, 1024]);

@@ -1,4 +1,4 @@
-// The Q error (SPEC §4) on cases with known answers: the oracle's own Q* scores ~0,
+// The Q error (the paper’s evaluation) on cases with known answers: the oracle's own Q* scores ~0,
 // Q* + c keeps its greedy policy and so costs exactly c², and agents that prefer bad or
 // arbitrary actions are charged against a policy evaluation written here from scratch
 // (float64 successors, grid.ts's general interpolate, rewardOf), not grid-vi's sweep.

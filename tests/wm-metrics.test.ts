@@ -1,4 +1,4 @@
-// World-model error metrics on continuous worlds (SPEC §4), checked against references
+// World-model error metrics on continuous worlds (the paper’s evaluation), checked against references
 // written here: plain re-implementations of the MountainCar / Reacher steps and of the
 // boundary rules, two-pass variances, and hand-computed MSEs of constant offsets.
 
@@ -92,7 +92,7 @@ test('the true dynamics as the model: MSE 0, NMSE 0, delta NMSE 0 (or null) on e
   }
 });
 
-test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(s′) per (action, dim), near SPEC §4 figures', async () => {
+test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(s′) per (action, dim), near the paper’s evaluation figures', async () => {
   const r = await worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
   for (const p of r.perActionDim) {
     const next = await nextColumn(mcTruth, 2, mcStates, N_MC, p.action, p.dim, false);
@@ -103,7 +103,7 @@ test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(
     relClose(p.identityNmse, p.nmse, 1e-12, `a${p.action} ${p.label} identityNmse`);
   }
   relClose(r.nmse, r.identityNmse, 1e-12, 'averages');
-  // SPEC §4: the identity map scores 1.1e-2 on MountainCar (x 6.0e-3, v 1.6e-2). The v part
+  // the paper’s evaluation: the identity map scores 1.1e-2 on MountainCar (x 6.0e-3, v 1.6e-2). The v part
   // rests on rare boundary events, so this needs many states (100 000 give ±2%).
   const big = await worldModelError(mountainCar, identity, uniformStates(mountainCar, 100_000, 14), 100_000);
   const mean = (dim: number) => big.perActionDim.filter((p) => p.dim === dim).reduce((s, p) => s + p.nmse, 0) / 3;
@@ -112,7 +112,7 @@ test('identity map on MountainCar: NMSE = identityNmse = Σ(s′−s)²/n / Var(
   relClose(big.identityNmse, 1.1e-2, 0.06, 'identity NMSE');
 });
 
-test('identity map on MountainCar scores delta NMSE exactly 1 on every (action, dim), interior states included (SPEC §4)', async () => {
+test('identity map on MountainCar scores delta NMSE exactly 1 on every (action, dim), interior states included (the paper’s evaluation)', async () => {
   const r = await worldModelError(mountainCar, identity, mcStates, N_MC, mcBoundary);
   for (const p of r.perActionDim) {
     assert.notEqual(p.deltaNmse, null, `a${p.action} ${p.label}: the change varies on MountainCar`);
@@ -155,13 +155,13 @@ test('Reacher identity map (20 000 reset states, the CLI default): ω′ − ω 
   assert.ok(r.deltaNmse >= 1 - 1e-9 && r.deltaNmse < 1.1, `average identity delta NMSE ${r.deltaNmse}`);
 });
 
-test('Reacher identity map scores delta NMSE exactly 1 where defined, average 1 (SPEC §4)', async () => {
+test('Reacher identity map scores delta NMSE exactly 1 where defined, average 1 (the paper’s evaluation)', async () => {
   const r = await worldModelError(reacher, identity, reResetStates, 20_000);
   for (const p of r.perActionDim) {
     relClose(p.nmse, p.identityNmse, 1e-12, `a${p.action} ${p.label} nmse vs identityNmse`);
     if (p.deltaNmse !== null) relClose(p.deltaNmse, 1, 1e-9, `a${p.action} ${p.label} delta NMSE of the identity map`);
   }
-  // SPEC §4: the identity map scores 2.6e-3 on Reacher reset states.
+  // the paper’s evaluation: the identity map scores 2.6e-3 on Reacher reset states.
   relClose(r.identityNmse, 2.6e-3, 0.1, 'identity NMSE');
   relClose(r.deltaNmse, 1, 1e-9, 'average delta NMSE of the identity map');
 });
@@ -234,7 +234,7 @@ test('mountainCarBoundaryEvent agrees with the clip/wall conditions; about 2% of
   for (let i = 0; i < n; i++) for (let a = 0; a < 3; a++) if (mcBoundaryRef(states[2 * i], states[2 * i + 1], a)) count++;
   const r = await worldModelError(mountainCar, mcTruth, states, n, mcBoundary);
   assert.equal(r.boundaryFraction, count / (3 * n));
-  assert.ok(r.boundaryFraction! > 0.015 && r.boundaryFraction! < 0.03, `boundary fraction ${r.boundaryFraction} (SPEC: about 2%)`);
+  assert.ok(r.boundaryFraction! > 0.015 && r.boundaryFraction! < 0.03, `boundary fraction ${r.boundaryFraction} (about 2%)`);
 });
 
 test('MountainCar split: a model that ignores only the boundary rules is perfect inside, wrong on boundary events', async () => {

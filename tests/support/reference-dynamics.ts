@@ -1,4 +1,4 @@
-// Independent references for the continuous worlds, written straight from SPEC §2
+// Independent references for the continuous worlds, written straight from the reference implementation’s environments
 // on scalars: the tests compare the library's batched code against these.
 
 /** MountainCar step. */
@@ -10,7 +10,7 @@ export function mcRef(x: number, v: number, a: number): [number, number] {
   return [xn, vn];
 }
 
-/** The boundary events of SPEC §4: the velocity clip bites, or the car hits the left wall moving left. */
+/** The boundary events of the paper’s evaluation: the velocity clip bites, or the car hits the left wall moving left. */
 export function mcBoundaryRef(x: number, v: number, a: number): boolean {
   const raw = v + (a - 1) * 0.001 - Math.cos(3 * x) * 0.0025;
   if (Math.abs(raw) > 0.07) return true;
