@@ -1,4 +1,4 @@
-// Regenerates the continuous-world figures of the README:
+// Regenerates the continuous-world figures of docs/continuous.md:
 // `npm run tables:continuous [-- mountaincar|reacher] [--agent pqn|oracle] [--seeds N] [--grid N] [run options]`.
 // MountainCar runs both goal families and reports the agreement of their world models.
 // --agent oracle (the default here) gives the oracle tables, --agent pqn the PQN ones.
@@ -22,7 +22,7 @@ const agent = opt('agent') ?? 'oracle';
 // Any other run option passes through (e.g. --preset, --env-steps, --fit-steps).
 const PASS = ['preset', 'env-steps', 'num-envs', 'q-hidden', 'q-lr', 'her', 'fit-steps', 'fit-batch', 'fit-lr', 'fit-terminal', 'seed'];
 const extra: Record<string, string | undefined> = Object.fromEntries(PASS.map((k) => [k.replace(/-(.)/g, (_m, c: string) => c.toUpperCase()), opt(k)]));
-// The oracle tables of the README were made with these fit settings (the quick preset's are PQN-sized).
+// The oracle tables of docs/continuous.md were made with these fit settings (the quick preset's are PQN-sized).
 if (agent === 'oracle') {
   extra.fitSteps ??= '3000';
   extra.fitBatch ??= '256';
@@ -72,7 +72,7 @@ async function mountaincar(): Promise<string> {
 }
 
 async function reacher(): Promise<string> {
-  // The oracle tables were made at 31⁴ (see the README); PQN runs take their preset's grid.
+  // The oracle tables were made at 31⁴ (see docs/continuous.md); PQN runs take their preset's grid.
   const grid = opt('grid') ?? (agent === 'oracle' ? '31' : undefined);
   const cfg = resolveContinuousConfig('reacher', { ...extra, fitLr: oracleLr('3e-3'), agent, seeds, grid });
   const r = await runContinuous({ ...extra, fitLr: oracleLr('3e-3'), agent, seeds, grid }, 'reacher');

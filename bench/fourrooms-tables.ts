@@ -1,4 +1,4 @@
-// Regenerates the FourRooms tables of the README (`npm run tables:fourrooms [-- closed|iterative|qlearning]`).
+// Regenerates the FourRooms tables of docs/fourrooms.md (`npm run tables:fourrooms [-- closed|iterative|qlearning]`).
 // Every cell is one `plearn run fourrooms` job through the same local pool the CLI uses.
 
 import { createLocalPool } from '../worker/local-pool.ts';

@@ -1,4 +1,4 @@
-// The driver both README-table scripts share: run the named sections (all by default),
+// The driver both docs-table scripts share: run the named sections (all by default),
 // print each as markdown with its wall time, close the pool whatever happens.
 
 import type { TaskPool } from '../worker/local-pool.ts';

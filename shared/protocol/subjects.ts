@@ -1,4 +1,4 @@
-// Every NATS name plearn uses, in one place (the README's protocol section lists them).
+// Every NATS name plearn uses, in one place (docs/cluster.md#protocol lists them).
 
 export const TASK_STREAM = 'PLEARN_TASKS';
 export const DLQ_STREAM = 'PLEARN_DLQ';
