@@ -7,7 +7,8 @@
 #      (shared/tensor/native/ensure.sh installs them first as root with apt);
 #   3. the Python virtualenv of the cross-checks (python-env.sh), a software
 #      Vulkan driver for the webgpu backend's tests (ensure-lavapipe.sh), and
-#      helm for the chart tests (ensure-helm.sh: built with Go, minutes once).
+#      helm for the chart tests (ensure-helm.sh: built with Go, minutes once),
+#      Debian's chromium for the report's browser test (ensure-chromium.sh).
 #      Without them those tests skip, saying so — under CI=true they fail.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +30,7 @@ elif [ "${CI:-}" = true ]; then
 else
   echo "no software Vulkan; the webgpu tests will skip" >&2
 fi
+bash "$here/ensure-chromium.sh" >/dev/null || { [ "${CI:-}" = true ] && exit 1; echo "chromium: none; the sweep report's browser test will skip" >&2; }
 if ! bash "$here/ensure-helm.sh"; then
   [ "${CI:-}" = true ] && exit 1
   echo "helm: none; the chart tests will skip" >&2

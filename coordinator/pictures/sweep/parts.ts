@@ -6,8 +6,12 @@
 
 import { escapeXml, FONT_FAMILY } from '../svg.ts';
 
-/** Decades the positive values must span before an axis or colour scale goes logarithmic. */
-export const LOG_DECADES = 2;
+/**
+ * Decades the positive values must span before an axis or colour scale goes
+ * logarithmic: 1.5, so the paper's own sweeps (|G| 1–68, widths 32–2048, about
+ * 1.8 decades each) are drawn on log axes as the paper draws them.
+ */
+export const LOG_DECADES = 1.5;
 
 /** True when every value is positive and finite and max/min is at least 10^LOG_DECADES. */
 export function spansDecades(values: readonly number[]): boolean {
