@@ -1,7 +1,8 @@
 // Hostile input at both edges. The coordinator's job API gets tens of thousands of
 // generated malformed requests (directly through handleApi, and over a real NATS
 // connection to a real `plearn coordinator` process): every one must get an error
-// reply, the service must keep answering, and its resident memory must not grow.
+// reply, the service must keep answering, and its live memory (heap and buffers
+// after a collection) must not grow.
 // A worker's task decoding gets malformed msgpack: every message must be refused
 // with an Error, without a large allocation. Seeded: FUZZ_SEED replays a run;
 // FUZZ_REQUESTS, FUZZ_NATS_REQUESTS and FUZZ_PAYLOADS scale it.
@@ -186,7 +187,7 @@ process.on('SIGUSR2', () => {
   }, 300);
 });`;
 
-interface Probed { raw: number; rss: number; heapUsed: number; external: number }
+interface Probed { raw: number; rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
 
 /** The coordinator's memory after a collection, once it has been idle half a second. */
 async function probe(service: Service, file: string): Promise<Probed> {
@@ -198,6 +199,29 @@ async function probe(service: Service, file: string): Promise<Probed> {
     return JSON.parse(readFileSync(file, 'utf8')) as Probed;
   }, 10_000, 50);
 }
+
+/**
+ * The coordinator's memory is judged by what a leak must grow and allocator noise cannot: its live heap and its
+ * external memory (Buffers, ArrayBuffers) after a full collection, after the warm-up and after the run. Its RSS
+ * is not: over 40 runs of this file (20 with the 2-core machine otherwise busy at load 3–9, 20 with two extra busy
+ * loops, load 4–11) the RSS after gc moved by −10.9…+16.6 MiB over the run (+11.2% once: the old "RSS within
+ * 10%" failed 1 run in 40) with the live heap flat. Measured there, growth after warm-up, min / median / max:
+ *   heap used  −0.27 / +0.04 / +0.43 MiB idle, −0.25 / −0.21 / +0.19 MiB loaded;
+ *   external   −0.00 / +0.00 / +0.00 MiB idle, −0.00 / −0.00 / +0.06 MiB loaded.
+ * A leak of 1 KiB per request holds ≈3.9 MiB after the 4000 requests: the margins below sit 4.6× (heap) and 16×
+ * (external) above the worst run. Planted in handleApi, leaks of 1 KiB per request (a string, a Uint8Array) and
+ * keeping each request body failed the test; ~0.25–0.3 KiB per request (+0.9–1.3 MiB) passed unseen: at this
+ * request count that is within a few times the noise (FUZZ_NATS_REQUESTS scales the run, not the margins).
+ * RSS is only a backstop for memory V8 does not count (native allocations): the run goes in ROUNDS equal rounds
+ * with a probe after each, and a leak grows RSS in every round. Noise alone did so in 12 runs of 40 (by ≥ 0.89 MiB
+ * per round in the worst), single rounds moved −13.2…+12.4 MiB, and no run had even 3 of 4 rounds above 4 MiB.
+ * Reproduce (loaded: start two busy loops first, `for i in 1 2; do (while :; do :; done) & done`, kill them after):
+ *   for i in $(seq 20); do node --import tsx --test --test-reporter=spec tests/fuzz.test.ts | grep -E 'nats: growth|(direct|worker): test'; done
+ */
+const ROUNDS = 4;
+const HEAP_MARGIN = 2 * MiB;
+const EXTERNAL_MARGIN = 1 * MiB;
+const RSS_ROUND_MARGIN = 4 * MiB;
 
 describe('the job API of a `plearn coordinator` process over NATS', { skip: natsServerMissing() ?? false }, () => {
   let server: NatsServerHandle;
@@ -246,19 +270,27 @@ describe('the job API of a `plearn coordinator` process over NATS', { skip: nats
     await Promise.all(Array.from({ length: 16 }, lane));
   }
 
-  test(`${OVER_NATS} malformed requests after a ${WARMUP}-request warm-up: error replies, still serving, RSS within 10%`, async (t) => {
+  test(`${OVER_NATS} malformed requests after a ${WARMUP}-request warm-up: error replies, still serving, live memory flat`, async (t) => {
     const gen = requestFuzzer(NATS_SEED, API_OPS, false);
     const kinds = new Tally();
     const codes = new Tally();
     const start = await probe(coordinator, probeFile);
     await blast(gen, WARMUP, 0);
-    const warm = await probe(coordinator, probeFile);
+    const probes = [start, await probe(coordinator, probeFile)];
     const t0 = performance.now();
-    await blast(gen, OVER_NATS, WARMUP, kinds, codes);
-    const ms = performance.now() - t0;
-    const end = await probe(coordinator, probeFile);
+    let ms = 0;
+    for (let r = 0, sent = 0; r < ROUNDS; r++) {
+      const n = Math.floor((OVER_NATS * (r + 1)) / ROUNDS) - sent;
+      const r0 = performance.now();
+      await blast(gen, n, WARMUP + sent, kinds, codes);
+      ms += performance.now() - r0;
+      sent += n;
+      probes.push(await probe(coordinator, probeFile));
+    }
+    const wall = performance.now() - t0;
 
     assert.equal(coordinator.child.exitCode, null, `the coordinator exited:\n${coordinator.log().slice(-2000)}`);
+    assert.equal(kinds.total, OVER_NATS);
     const list = decodeJson((await nc.request(apiSubject('list'), encodeJson({}), { timeout: 5000 })).data);
     assert.deepEqual(list, { jobs: [] }, 'no malformed request became a job');
     const sub = decodeJson((await nc.request(apiSubject('submit'), encodeJson(TINY_JOB), { timeout: 10_000 })).data) as { id?: string };
@@ -268,16 +300,29 @@ describe('the job API of a `plearn coordinator` process over NATS', { skip: nats
     const cancelled = decodeJson((await nc.request(apiSubject('cancel'), encodeJson({ id: sub.id }), { timeout: 5000 })).data) as { status?: string };
     assert.equal(cancelled.status, 'cancelled');
 
-    t.diagnostic(`nats: ${OVER_NATS} malformed requests (+${WARMUP} warm-up) to a plearn coordinator process, all error replies, `
-      + `in ${(ms / 1000).toFixed(1)} s (${Math.round(OVER_NATS / (ms / 1000))}/s); ${gen.dropped} valid candidates not sent`);
+    const warm = probes[1];
+    const end = probes[probes.length - 1];
+    const series = (f: (p: Probed) => number) => probes.map((p) => (f(p) / MiB).toFixed(2)).join(', ');
+    const signed = (bytes: number) => `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / MiB).toFixed(2)}`;
+    const rssSteps = probes.slice(2).map((p, i) => p.rss - probes[i + 1].rss);
+    const heapGrowth = end.heapUsed - warm.heapUsed;
+    const externalGrowth = end.external - warm.external;
+    t.diagnostic(`nats: ${OVER_NATS} malformed requests (+${WARMUP} warm-up) to a plearn coordinator process in ${ROUNDS} rounds, all error replies, `
+      + `in ${(ms / 1000).toFixed(1)} s (${Math.round(OVER_NATS / (ms / 1000))}/s; ${(wall / 1000).toFixed(1)} s with the probes); ${gen.dropped} valid candidates not sent`);
     t.diagnostic(`nats: by kind: ${kinds}`);
     t.diagnostic(`nats: by code: ${codes}`);
-    const change = (end.rss - warm.rss) / warm.rss;
-    t.diagnostic(`nats: coordinator rss after gc: at start ${mb(start.rss)}, after warm-up ${mb(warm.rss)}, after the run ${mb(end.rss)} `
-      + `(${change >= 0 ? '+' : ''}${(100 * change).toFixed(1)}%); before gc: ${mb(start.raw)}, ${mb(warm.raw)}, ${mb(end.raw)}; `
-      + `live heap ${mb(start.heapUsed)}, ${mb(warm.heapUsed)}, ${mb(end.heapUsed)}`);
-    assert.ok(Math.abs(change) <= 0.1, `coordinator rss went from ${mb(warm.rss)} after warm-up to ${mb(end.rss)} after the run`);
-    assert.ok(end.heapUsed <= warm.heapUsed * 1.1, `coordinator live heap went from ${mb(warm.heapUsed)} to ${mb(end.heapUsed)}`);
+    t.diagnostic(`nats: coordinator after gc, MiB at start, after warm-up, after each round: heap used ${series((p) => p.heapUsed)} (of ${series((p) => p.heapTotal)}); `
+      + `external ${series((p) => p.external)} (of it array buffers ${series((p) => p.arrayBuffers)}); rss ${series((p) => p.rss)}; rss before gc ${series((p) => p.raw)}`);
+    t.diagnostic(`nats: growth after warm-up, MiB: heap used ${signed(heapGrowth)}, external ${signed(externalGrowth)}, `
+      + `array buffers ${signed(end.arrayBuffers - warm.arrayBuffers)}; rss by round ${rssSteps.map(signed).join(', ')} (in all ${signed(end.rss - warm.rss)})`);
+    t.diagnostic(`nats: margins, MiB: heap used ${mb(HEAP_MARGIN)}, external ${mb(EXTERNAL_MARGIN)}, rss per round (a leak grows in every round) ${mb(RSS_ROUND_MARGIN)}`);
+    const leak = `after ${OVER_NATS} malformed requests: a leak in the coordinator's request path?`;
+    assert.ok(heapGrowth <= HEAP_MARGIN, `coordinator live heap after gc grew by ${mb(heapGrowth)} (${mb(warm.heapUsed)} → ${mb(end.heapUsed)}; `
+      + `by round ${series((p) => p.heapUsed)} MiB), more than the margin of ${mb(HEAP_MARGIN)}, ${leak}`);
+    assert.ok(externalGrowth <= EXTERNAL_MARGIN, `coordinator external memory (buffers) after gc grew by ${mb(externalGrowth)} (${mb(warm.external)} → ${mb(end.external)}; `
+      + `by round ${series((p) => p.external)} MiB), more than the margin of ${mb(EXTERNAL_MARGIN)}, ${leak}`);
+    assert.ok(rssSteps.some((d) => d <= RSS_ROUND_MARGIN), `coordinator rss after gc grew by more than ${mb(RSS_ROUND_MARGIN)} in every one of ${ROUNDS} rounds `
+      + `(${rssSteps.map(signed).join(', ')} MiB; ${mb(warm.rss)} → ${mb(end.rss)}), ${leak}`);
   });
 });
 
@@ -338,6 +383,10 @@ test(`the worker refuses ${PAYLOADS} malformed task messages with an Error`, (t:
   t.diagnostic(`worker: test process rss ${mb(before.rss)} → peak ${mb(peakRss)} → ${mb(end.rss)} after gc; `
     + `external+arrayBuffers peak ${mb(peakExternal)}; heap used ${mb(before.heapUsed)} → ${mb(end.heapUsed)}`);
   assert.equal(scannerRefusedHugeLengths, Number(huge), 'every huge declared length is caught by the scan');
-  assert.ok(peakRss - before.rss < 128 * MiB, `rss rose by ${mb(peakRss - before.rss)} while decoding`);
+  // The peak is raw RSS, sampled between collections: mostly how much garbage the oversized payloads had left
+  // when the sample fell. Over 40 runs of this file (idle and loaded, see the coordinator's margins above) it rose
+  // by 40 / 65 / 92 MiB (min / median / max), too near the 128 MiB this bound was: it now only catches a decode
+  // that commits hundreds of MiB. A leak shows in the live heap after gc, which stays the judge.
+  assert.ok(peakRss - before.rss < 256 * MiB, `rss rose by ${mb(peakRss - before.rss)} while decoding`);
   assert.ok(end.heapUsed - before.heapUsed < 32 * MiB, `live heap grew from ${mb(before.heapUsed)} to ${mb(end.heapUsed)}`);
 });
