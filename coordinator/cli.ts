@@ -21,6 +21,7 @@ import { renderResult } from './report.ts';
 import type { JobOptions } from './run-options.ts';
 import { addJobOptions, specFromOptions } from './run-options.ts';
 import { registerServiceCommands } from './serve.ts';
+import { registerSweepCommands } from './sweep/cli.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerServiceCommands(program);
   registerCompare(program);
+  registerSweepCommands(program);
   return program;
 }
 

@@ -1,0 +1,92 @@
+// `plearn sweep …`: a sweep file's cells as jobs on this machine (`sweep run`),
+// or only their plan (`--dry-run`, how GPU-sized sweeps are checked on a laptop).
+// Results go to stdout (a table, or one JSON document with --json); progress,
+// one line per finished cell with the ETA, goes to stderr.
+
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import type { SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
+import { intIn } from '../../shared/util/validate.ts';
+import { logLevelOption } from '../cli-common.ts';
+import { expandCells } from './expand.ts';
+import { planCells } from './plan.ts';
+import type { CellPlan } from './plan.ts';
+import { describeValues, runSweepLocal } from './run-local.ts';
+import type { CellOutcome, SweepProgress } from './run-local.ts';
+import { loadSweepFile } from './load-spec.ts';
+import { sweepDocument, writeSweepOutputs } from './sweep-doc.ts';
+import { renderSweepTable } from './table.ts';
+
+interface SweepRunOptions {
+  out?: string; maxActiveCells?: string; threads?: string; dryRun?: boolean; json?: boolean; logLevel: string;
+}
+
+const minutes = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
+function progressLine(p: SweepProgress): string {
+  const eta = p.etaMs !== undefined && p.cellsDone < p.cells ? ` · ETA ${minutes(p.etaMs)}` : '';
+  const last = p.last ? ` (${describeValues(p.last)})` : '';
+  return `sweep: cells ${p.cellsDone}/${p.cells}${last}${p.reused > 0 ? ` · ${p.reused} reused` : ''} · ${minutes(p.elapsedMs)} elapsed${eta}\n`;
+}
+
+function renderPlan(spec: SweepSpec, plans: readonly CellPlan[]): string {
+  const tasks = plans.reduce((a, p) => a + p.tasks, 0);
+  const fits = plans.reduce((a, p) => a + p.fits, 0);
+  const lines = [
+    `sweep ${spec.name} · ${spec.experiment} · ${plans.length} cell(s) × ${spec.seeds} seed(s) · ${tasks} agent task(s), ${fits} fit(s)`,
+    `axes: ${spec.axes.map((a) => `${a.option} [${a.values.join(', ')}]`).join(' × ') || 'none'}`,
+    '',
+    'cell  id                tasks  fits  values',
+  ];
+  for (const p of plans) {
+    lines.push(`${String(p.cell.index).padStart(4)}  ${p.cell.id}  ${String(p.tasks).padStart(5)}  ${String(p.fits).padStart(4)}  ${describeValues(p.cell)}`);
+  }
+  return lines.join('\n');
+}
+
+async function sweepRun(file: string, opts: SweepRunOptions): Promise<number> {
+  const { spec, text, locate } = await loadSweepFile(file);
+  const cells: SweepCell[] = await expandCells(spec, locate);
+  const maxActiveCells = opts.maxActiveCells === undefined ? 1 : intIn('max-active-cells', opts.maxActiveCells, 1, 1024);
+  const threads = opts.threads === undefined ? undefined : intIn('threads', opts.threads, 1, 1024);
+  if (opts.dryRun) {
+    const plans = await planCells(spec, cells);
+    process.stdout.write(opts.json
+      ? JSON.stringify({ spec, cells: plans.map((p) => ({ ...p.cell, tasks: p.tasks, fits: p.fits })) }, null, 2) + '\n'
+      : renderPlan(spec, plans) + '\n');
+    return 0;
+  }
+  const log = pino({ level: opts.logLevel, base: { svc: 'plearn-sweep' } }, pino.destination(2));
+  const done: CellOutcome[] = [];
+  const outcomes = await runSweepLocal(spec, cells, {
+    out: opts.out, maxActiveCells, threads, log,
+    onProgress: (p) => { if (p.cellsDone > 0) process.stderr.write(progressLine(p)); },
+    // The pictures and report are rewritten as cells finish, so an interrupted
+    // sweep still leaves a readable picture of what is done.
+    onCell: async (o) => {
+      done.push(o);
+      if (opts.out !== undefined) await writeSweepOutputs(opts.out, spec, text, cells, done, { final: false });
+    },
+  });
+  if (opts.out !== undefined) await writeSweepOutputs(opts.out, spec, text, cells, outcomes, { final: true });
+  const doc = sweepDocument(spec, text, cells, outcomes);
+  process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + '\n' : renderSweepTable(spec, cells, outcomes) + '\n');
+  return 0;
+}
+
+export function registerSweepCommands(program: Command): void {
+  const sweep = program.command('sweep').description('Goal-count and architecture sweeps: every combination of the axes of a sweep file, as jobs.');
+  sweep.command('run')
+    .description('Run every cell of a sweep file on this machine (each cell is `plearn run` with the cell\'s options). '
+      + 'With --out, finished cells are kept and a later run reuses them: an interrupted sweep resumes, a larger one computes only its new cells.')
+    .argument('<file>', 'sweep spec, YAML or JSON (see sweeps/ and docs/sweeps.md)')
+    .option('--out <dir>', 'write sweep.json, cells.csv, cells/<id>/result.json, pictures/ and report.html here; finished cells found here are reused')
+    .option('--max-active-cells <n>', 'cells run at once over the shared thread pool (default 1)')
+    .option('--threads <n>', 'worker threads (default: available cores)')
+    .option('--dry-run', 'print the cells and their work (agent tasks, fits) without running anything')
+    .option('--json', 'print one JSON document to stdout instead of the table')
+    .addOption(logLevelOption())
+    .action(async (file: string, opts: SweepRunOptions) => {
+      process.exitCode = await sweepRun(file, opts);
+    });
+}
