@@ -5,6 +5,7 @@ import { benchTabular, formatTabular } from './tabular.ts';
 import { benchContinuous, formatContinuous } from './continuous.ts';
 import { benchCluster, formatCluster } from './cluster.ts';
 import { benchTensor, formatTensor } from './tensor.ts';
+import { benchGpu, formatGpu, GPU_VALUE_OPTIONS } from './webgpu-steps.ts';
 
 // A section's run may be async (the tensor section talks to a PyTorch process).
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
@@ -12,11 +13,14 @@ const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => strin
   continuous: { run: benchContinuous, format: formatContinuous as (r: never) => string },
   cluster: { run: benchCluster, format: formatCluster as (r: never) => string },
   tensor: { run: benchTensor, format: formatTensor as (r: never) => string },
+  // Only when named: its 6×2048 and batch-4096 rows take minutes without a GPU.
+  gpu: { run: () => benchGpu(), format: formatGpu as (r: never) => string },
 };
+const ON_REQUEST = new Set(['gpu']);
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const wanted = args.filter((a) => !a.startsWith('--'));
+const wanted = args.filter((a, i) => !a.startsWith('--') && !GPU_VALUE_OPTIONS.includes(args[i - 1]));
 const unknown = wanted.filter((w) => !(w in SECTIONS));
 if (unknown.length > 0) {
   process.stderr.write(`bench: unknown section ${unknown.join(', ')}; available: ${Object.keys(SECTIONS).join(', ')}\n`);
@@ -27,7 +31,7 @@ delete process.env.OPENBLAS_CORETYPE;
 delete process.env.OPENBLAS_L2_SIZE;
 
 const out: Record<string, unknown> = {};
-for (const name of wanted.length > 0 ? wanted : Object.keys(SECTIONS)) {
+for (const name of wanted.length > 0 ? wanted : Object.keys(SECTIONS).filter((n) => !ON_REQUEST.has(n))) {
   const res = await SECTIONS[name].run();
   out[name] = res;
   if (!json) process.stdout.write(SECTIONS[name].format(res as never) + '\n');
