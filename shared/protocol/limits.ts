@@ -87,6 +87,21 @@ export const MAX_FIT_SAMPLES_PER_JOB = 1e10;
 /** Continuous VI: state-action backups of every solve (training goals, then each seed's unseen tasks). */
 export const MAX_VI_BACKUPS_PER_JOB = 1e13;
 
+// ---- sweeps -------------------------------------------------------------------
+// A sweep is a product of axes, so a few short lists can multiply into more jobs
+// than anyone meant (ten axes of ten values is 10¹⁰ cells). Each cell is an
+// ordinary job under the per-job limits above; these bound the whole sweep, so one
+// spec cannot flood the queue or the job store, while the paper's sweeps (42
+// architectures × 10 seeds; 3 variants × 10 goal counts × 2 model classes) stay
+// orders of magnitude inside.
+
+/** Cells (jobs) in one sweep: the product of its axes' lengths. */
+export const MAX_SWEEP_CELLS = 10_000;
+/** Agent tasks summed over a sweep's cells (each cell's goal shards × seeds). */
+export const MAX_SWEEP_TASKS = 1_000_000;
+/** A sweep spec file (the largest shipped one is under 2 kB). */
+export const MAX_SWEEP_SPEC_BYTES = 256 * 1024;
+
 // ---- bulk payloads (msgpack) -------------------------------------------------
 
 /** An agent artifact or fit output (Q tables dominate: Reacher's 31⁴ grid × 9 actions is 33 MB a goal). */
