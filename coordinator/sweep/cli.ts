@@ -5,15 +5,12 @@
 
 import type { Command } from 'commander';
 import { pino } from 'pino';
-import type { SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
+import { describeCells, describeValues } from '../../shared/sweeps/cells.ts';
 import { intIn } from '../../shared/util/validate.ts';
 import { logLevelOption } from '../cli-common.ts';
-import { expandCells } from './expand.ts';
-import { planCells } from './plan.ts';
-import type { CellPlan } from './plan.ts';
-import { describeValues, runSweepLocal } from './run-local.ts';
+import { runSweepLocal } from './run-local.ts';
 import type { CellOutcome, SweepProgress } from './run-local.ts';
-import { loadSweepFile } from './load-spec.ts';
+import { loadSweepFile } from './spec-file.ts';
 import { sweepDocument, writeSweepOutputs } from './sweep-doc.ts';
 import { renderSweepTable } from './table.ts';
 
@@ -25,35 +22,17 @@ const minutes = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `$
 
 function progressLine(p: SweepProgress): string {
   const eta = p.etaMs !== undefined && p.cellsDone < p.cells ? ` · ETA ${minutes(p.etaMs)}` : '';
-  const last = p.last ? ` (${describeValues(p.last)})` : '';
+  const last = p.last ? ` (${describeValues(p.last.values)})` : '';
   return `sweep: cells ${p.cellsDone}/${p.cells}${last}${p.reused > 0 ? ` · ${p.reused} reused` : ''} · ${minutes(p.elapsedMs)} elapsed${eta}\n`;
 }
 
-function renderPlan(spec: SweepSpec, plans: readonly CellPlan[]): string {
-  const tasks = plans.reduce((a, p) => a + p.tasks, 0);
-  const fits = plans.reduce((a, p) => a + p.fits, 0);
-  const lines = [
-    `sweep ${spec.name} · ${spec.experiment} · ${plans.length} cell(s) × ${spec.seeds} seed(s) · ${tasks} agent task(s), ${fits} fit(s)`,
-    `axes: ${spec.axes.map((a) => `${a.option} [${a.values.join(', ')}]`).join(' × ') || 'none'}`,
-    '',
-    'cell  id                tasks  fits  values',
-  ];
-  for (const p of plans) {
-    lines.push(`${String(p.cell.index).padStart(4)}  ${p.cell.id}  ${String(p.tasks).padStart(5)}  ${String(p.fits).padStart(4)}  ${describeValues(p.cell)}`);
-  }
-  return lines.join('\n');
-}
-
 async function sweepRun(file: string, opts: SweepRunOptions): Promise<number> {
-  const { spec, text, locate } = await loadSweepFile(file);
-  const cells: SweepCell[] = await expandCells(spec, locate);
+  const { spec, text, cells, work } = await loadSweepFile(file);
   const maxActiveCells = opts.maxActiveCells === undefined ? 1 : intIn('max-active-cells', opts.maxActiveCells, 1, 1024);
   const threads = opts.threads === undefined ? undefined : intIn('threads', opts.threads, 1, 1024);
   if (opts.dryRun) {
-    const plans = await planCells(spec, cells);
-    process.stdout.write(opts.json
-      ? JSON.stringify({ spec, cells: plans.map((p) => ({ ...p.cell, tasks: p.tasks, fits: p.fits })) }, null, 2) + '\n'
-      : renderPlan(spec, plans) + '\n');
+    const plan = describeCells(spec, cells, work);
+    process.stdout.write(opts.json ? JSON.stringify(plan.json, null, 2) + '\n' : plan.text + '\n');
     return 0;
   }
   const log = pino({ level: opts.logLevel, base: { svc: 'plearn-sweep' } }, pino.destination(2));

@@ -10,14 +10,14 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { JobResult, JobSpec } from '../../shared/experiments/jobs.ts';
+import type { JobResult } from '../../shared/experiments/jobs.ts';
+import { describeValues } from '../../shared/sweeps/cells.ts';
 import type { SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
 import { createLocalPool } from '../../worker/local-pool.ts';
 import type { TaskPool } from '../../worker/local-pool.ts';
 import { runJobLocal } from '../local-run.ts';
 import { writeAtomic } from '../outputs.ts';
-import type { JobOptions } from '../run-options.ts';
-import { specFromOptions } from '../run-options.ts';
+import { cellJob } from './cells.ts';
 
 export interface CellOutcome {
   readonly cell: SweepCell;
@@ -45,15 +45,6 @@ export interface LocalSweepOptions {
   readonly onProgress?: (p: SweepProgress) => void;
   /** Called as each cell completes (computed or reused), in completion order. */
   readonly onCell?: (o: CellOutcome) => void | Promise<void>;
-}
-
-const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-
-/** The job a cell stands for: its options exactly as `plearn run` would read them from flags. */
-export async function cellJobSpec(experiment: string, cell: SweepCell): Promise<JobSpec> {
-  const opts: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cell.options)) opts[camel(k)] = v;
-  return specFromOptions(experiment, opts as JobOptions);
 }
 
 export function cellDir(out: string, cell: SweepCell): string {
@@ -118,7 +109,7 @@ export async function runSweepLocal(spec: SweepSpec, cells: readonly SweepCell[]
       reused++;
     } else {
       const c0 = performance.now();
-      const job = await cellJobSpec(spec.experiment, cell);
+      const job = await cellJob(spec.experiment, cell.options);
       const { result } = await runJobLocal(job, { pool, log: opts.log });
       if (opts.out !== undefined) await writeFinished(opts.out, cell, result);
       computedMs += performance.now() - c0;
@@ -138,7 +129,7 @@ export async function runSweepLocal(spec: SweepSpec, cells: readonly SweepCell[]
       try {
         await runOne(i);
       } catch (e) {
-        failure ??= new Error(`cell ${cells[i].index} (${cells[i].id}, ${describeValues(cells[i])}): ${(e as Error).message}`);
+        failure ??= new Error(`cell ${cells[i].index} (${cells[i].id}, ${describeValues(cells[i].values)}): ${(e as Error).message}`);
       }
     }
   };
@@ -150,9 +141,4 @@ export async function runSweepLocal(spec: SweepSpec, cells: readonly SweepCell[]
   }
   if (failure) throw failure;
   return outcomes as CellOutcome[];
-}
-
-export function describeValues(cell: SweepCell): string {
-  const parts = Object.entries(cell.values).map(([k, v]) => `${k}=${v}`);
-  return parts.length > 0 ? parts.join(' ') : 'no axes';
 }
