@@ -30,7 +30,7 @@ import { goalBackupTf, observeTf } from '../shared/continuous/tf-goals.ts';
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
 import type { AgentBatch, FitAgent, FitConfig } from '../shared/plearning/neural-fit.ts';
-import { bellmanResidualLoss, learningRate } from '../shared/plearning/neural-fit.ts';
+import { bellmanResidualLoss, fitAdamStep, learningRate } from '../shared/plearning/neural-fit.ts';
 import { DEFAULT_MODEL, initWorldModel, weightsToTensors } from '../shared/plearning/neural-model.ts';
 import { BACKEND_NAMES, initBackend } from '../shared/tensor/backend.ts';
 import type { BackendName, Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../shared/tensor/backend.ts';
@@ -195,7 +195,6 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
   const states = new Float32Array(batch * 2);
   const actions = new Int32Array(batch);
   const goalIdx = new Int32Array(batch);
-  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
   let t = 0;
   const one = (): Scalar => {
     for (let i = 0; i < batch; i++) {
@@ -204,22 +203,14 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
       goalIdx[i] = rng.int(goals.length);
     }
     const lr = learningRate(cfg, t);
-    const bc1 = 1 - beta1 ** (t + 1);
-    const bc2 = 1 - beta2 ** (t + 1);
-    t++;
+    const step = t++;
     return tf.tidy(() => {
       const batches: AgentBatch[] = [{
         agent: 0, states: tf.tensor2d(states, [batch, 2]) as Tensor2D,
         actions: tf.tensor1d(actions, 'int32') as Tensor1D, goals: tf.tensor1d(goalIdx, 'int32') as Tensor1D,
       }];
       const { value, grads } = tf.valueAndGrads((...ps: Tensor[]) => bellmanResidualLoss(tf, cfg, ps, agents, batches))(params);
-      for (let i = 0; i < params.length; i++) {
-        const g = grads[i];
-        m[i].assign(tf.add(tf.mul(m[i], beta1), tf.mul(g, 1 - beta1)));
-        v[i].assign(tf.add(tf.mul(v[i], beta2), tf.mul(tf.square(g), 1 - beta2)));
-        const update = tf.div(tf.div(m[i], bc1), tf.add(tf.sqrt(tf.div(v[i], bc2)), eps));
-        params[i].assign(tf.sub(params[i], tf.mul(update, lr)));
-      }
+      fitAdamStep(tf, params, grads, m, v, step, lr);
       return value as Scalar;
     });
   };

@@ -40,14 +40,14 @@ async function sweepRun(file: string, opts: SweepRunOptions): Promise<number> {
   const outcomes = await runSweepLocal(spec, cells, {
     out: opts.out, maxActiveCells, threads, log,
     onProgress: (p) => { if (p.cellsDone > 0) process.stderr.write(progressLine(p)); },
-    // The pictures and report are rewritten as cells finish, so an interrupted
-    // sweep still leaves a readable picture of what is done.
+    // The pictures and report are rewritten as each cell finishes (reused ones
+    // too), so an interrupted sweep still leaves a readable picture of what is
+    // done, and the last call leaves the complete one.
     onCell: async (o) => {
       done.push(o);
-      if (opts.out !== undefined) await writeSweepOutputs(opts.out, spec, text, cells, done, { final: false });
+      if (opts.out !== undefined) await writeSweepOutputs(opts.out, spec, text, cells, done);
     },
   });
-  if (opts.out !== undefined) await writeSweepOutputs(opts.out, spec, text, cells, outcomes, { final: true });
   const doc = sweepDocument(spec, text, cells, outcomes);
   process.stdout.write(opts.json ? JSON.stringify(doc, null, 2) + '\n' : renderSweepTable(spec, cells, outcomes) + '\n');
   return 0;

@@ -41,7 +41,7 @@ export function sweepDocument(spec: SweepSpec, specText: string, cells: readonly
 
 /** sweep.json, cells.csv, pictures and report.html under `dir`, each written atomically. */
 export async function writeSweepOutputs(dir: string, spec: SweepSpec, specText: string, cells: readonly SweepCell[],
-  outcomes: readonly CellOutcome[], _opts: { final: boolean }): Promise<void> {
+  outcomes: readonly CellOutcome[]): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeAtomic(join(dir, 'sweep.json'), JSON.stringify(sweepDocument(spec, specText, cells, outcomes), null, 2));
   const results = new Map<string, JobResult>(outcomes.map((o) => [o.cell.id, o.result]));

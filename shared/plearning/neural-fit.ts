@@ -5,7 +5,7 @@
 // by Adam on sampled batches. Only φ moves: the targets are constants, and the
 // gradient reaches φ through Q(ŝ', ·) (and r, if asked) evaluated at ŝ'.
 
-import type { Scalar, TF, Tensor, Tensor1D, Tensor2D } from '../tensor/backend.ts';
+import type { Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend.ts';
 import type { Rng } from '../util/rng.ts';
 import type { QFunction } from './neural.ts';
 import {
@@ -142,6 +142,25 @@ export function bellmanResidualLoss(
   return tf.div(total, Math.max(count, 1));
 }
 
+/**
+ * The fit's Adam step (optax's defaults β = 0.9, 0.999, ε = 1e-8) on step index
+ * `step` (0-based), as TF ops: the world model is small, and the same ops run on
+ * every backend. Call inside a tidy.
+ */
+export function fitAdamStep(tf: TF, params: readonly Variable[], grads: readonly Tensor[], m: readonly Variable[],
+  v: readonly Variable[], step: number, lr: number): void {
+  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
+  const bc1 = 1 - beta1 ** (step + 1);
+  const bc2 = 1 - beta2 ** (step + 1);
+  for (let i = 0; i < params.length; i++) {
+    const g = grads[i];
+    m[i].assign(tf.add(tf.mul(m[i], beta1), tf.mul(g, 1 - beta1)));
+    v[i].assign(tf.add(tf.mul(v[i], beta2), tf.mul(tf.square(g), 1 - beta2)));
+    const update = tf.div(tf.div(m[i], bc1), tf.add(tf.sqrt(tf.div(v[i], bc2)), eps));
+    params[i].assign(tf.sub(params[i], tf.mul(update, lr)));
+  }
+}
+
 function uniformSampler(low: Float64Array, high: Float64Array): StateSampler {
   const D = low.length;
   return (rng, n, out) => {
@@ -187,7 +206,6 @@ export async function fitWorldModel(
     const p = weightsToTensors(tf, init).map((t) => tf.variable(t));
     return [p, p.map((x) => tf.variable(tf.zerosLike(x))), p.map((x) => tf.variable(tf.zerosLike(x)))];
   });
-  const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
   const losses = new Float32Array(cfg.steps);
   const logEvery = Math.max(1, cfg.logEvery ?? 50);
   let pending: Scalar[] = [];
@@ -219,8 +237,6 @@ export async function fitWorldModel(
         perAgent[pair.agent].goals.push(pair.goal);
       }
       const lr = learningRate(cfg, step);
-      const bc1 = 1 - beta1 ** (step + 1);
-      const bc2 = 1 - beta2 ** (step + 1);
       const lossValue = tf.tidy(() => {
         const batches: AgentBatch[] = [];
         perAgent.forEach((p, agent) => {
@@ -237,13 +253,7 @@ export async function fitWorldModel(
           });
         });
         const { value, grads } = tf.valueAndGrads((...ps: Tensor[]) => bellmanResidualLoss(tf, cfg, ps, agents, batches))(params);
-        for (let i = 0; i < params.length; i++) {
-          const g = grads[i];
-          m[i].assign(tf.add(tf.mul(m[i], beta1), tf.mul(g, 1 - beta1)));
-          v[i].assign(tf.add(tf.mul(v[i], beta2), tf.mul(tf.square(g), 1 - beta2)));
-          const update = tf.div(tf.div(m[i], bc1), tf.add(tf.sqrt(tf.div(v[i], bc2)), eps));
-          params[i].assign(tf.sub(params[i], tf.mul(update, lr)));
-        }
+        fitAdamStep(tf, params, grads, m, v, step, lr);
         return value as Scalar;
       });
       pending.push(lossValue);
