@@ -1,24 +1,24 @@
 // The coordinator's job logic over the transport interfaces: accept a job, cut it
-// into agent tasks, follow them to completion through the state store, run each
-// fit unit in the coordinator's own pool once its agents are done, and store the
-// result. Every decision is re-derivable from the state store, so a restarted
+// into agent tasks, follow them to completion through the state store, start each
+// fit unit once its agents are done — in the coordinator's own pool, or as a task
+// on the queue that any worker can take (`fitsOn`) — and store the result. Every decision is re-derivable from the state store, so a restarted
 // coordinator (reconcile) picks each job up where the last one stopped.
 
 import type { Logger } from 'pino';
 import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
 import type { JobPlan, JobResult, JobSpec } from '../shared/experiments/jobs.ts';
-import { assembleResult, fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
+import { assembleResult, planJob } from '../shared/experiments/jobs.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
-import { checkArtifactSize } from '../shared/protocol/limits.ts';
 import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
-import type { FailedTask, FitRecord, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
+import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import {
-  artifactBlob, eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS,
+  eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS,
 } from '../shared/protocol/subjects.ts';
-import type { AgentArtifact, FitOutput } from '../shared/tasks/task.ts';
+import type { FitOutput } from '../shared/tasks/task.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
+import { runFitUnit } from '../worker/fit-unit.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
 
 interface LiveJob {
@@ -31,12 +31,21 @@ interface LiveJob {
 
 export interface CoordinatorOptions {
   transport: Transport;
-  /** Where the fits run (the coordinator's piscina pool). */
+  /** The coordinator's piscina pool (its fits run here when `fitsOn` is 'coordinator'). */
   pool: TaskPool;
+  /**
+   * Where fit units run: 'coordinator' (its own pool; one process fits every job)
+   * or 'workers' (a fit task on the queue, so fits of many jobs spread over the
+   * cluster). Default 'coordinator'.
+   */
+  fitsOn?: FitPlacement;
   log: Logger;
   /** Full rescan of unfinished jobs, catching events missed while disconnected (ms). */
   reconcileMs?: number;
 }
+
+export type FitPlacement = 'coordinator' | 'workers';
+export const FIT_PLACEMENTS: readonly FitPlacement[] = ['coordinator', 'workers'];
 
 export function newJobId(): string {
   const rand = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
@@ -73,7 +82,12 @@ export class Coordinator {
 
   // ---- API ---------------------------------------------------------------
 
-  async submit(spec: JobSpec): Promise<{ id: string; tasks: number; fits: number }> {
+  /**
+   * Accept a job. A caller that chose the id (a sweep, which records the id before
+   * submitting so a crash in between cannot lose or double the cell) may submit it
+   * again: a job that exists is left as it is.
+   */
+  async submit(spec: JobSpec, chosenId?: string): Promise<{ id: string; tasks: number; fits: number }> {
     let plan: JobPlan;
     try {
       plan = planJob(spec);
@@ -82,7 +96,10 @@ export class Coordinator {
       if (e instanceof LayoutError) throw new ApiFailure('bad_request', e.message, 'layoutText');
       throw e;
     }
-    const id = newJobId();
+    if (chosenId !== undefined && (await this.t.state.get(jobKey(chosenId)))) {
+      return { id: chosenId, tasks: plan.tasks.length, fits: plan.fits.length };
+    }
+    const id = chosenId ?? newJobId();
     const now = nowIso();
     const record: JobRecord = { id, spec, status: 'running', createdAt: now, updatedAt: now, tasks: plan.tasks.length, fits: plan.fits.length };
     // The record first: if we die before every task is queued, reconcile queues the rest.
@@ -100,6 +117,8 @@ export class Coordinator {
     const counts = { total: record.tasks, queued: 0, running: 0, retrying: 0, done: 0, failed: 0 };
     const pending: JobView['pending'] = [];
     for (const key of await this.t.state.keys(`task.${id}`)) {
+      // Fits a worker ran keep a task record too; they are counted under fits.
+      if (key.slice(`task.${id}.`.length).startsWith('fit-')) continue;
       const r = await this.readTask(key);
       if (!r) continue;
       counts[r.status]++;
@@ -168,6 +187,18 @@ export class Coordinator {
     }
     if (ev?.type === 'task-done' && typeof ev.jobId === 'string' && this.jobs.has(ev.jobId)) {
       void this.locked(ev.jobId, () => this.refreshTask(ev.jobId, ev.taskId)).catch((e) => this.opts.log.error({ err: e }, 'task update failed'));
+    } else if (ev?.type === 'fit-done' && typeof ev.jobId === 'string' && this.jobs.has(ev.jobId)) {
+      void this.locked(ev.jobId, () => this.refreshFit(ev.jobId, ev.fitId)).catch((e) => this.opts.log.error({ err: e }, 'fit update failed'));
+    }
+  }
+
+  private async refreshFit(jobId: string, fitId: string): Promise<void> {
+    const live = this.jobs.get(jobId);
+    if (!live || live.fitsDone.has(fitId) || !live.plan.fits.some((f) => f.fitId === fitId)) return;
+    if (await this.t.state.get(fitKey(jobId, fitId))) {
+      live.fitsRunning.delete(fitId);
+      live.fitsDone.add(fitId);
+      await this.advance(live);
     }
   }
 
@@ -232,37 +263,41 @@ export class Coordinator {
       if (!unit.needs.every((t) => live.done.has(t))) continue;
       live.fitsRunning.add(unit.fitId);
       if (live.record.status === 'running') await this.setStatus(id, live.record, 'fitting', {});
-      void this.runFit(live, k).catch((e: unknown) => this.failJob(id, `fit ${unit.fitId} failed: ${(e as Error).message}`));
+      if ((this.opts.fitsOn ?? 'coordinator') === 'workers') await this.queueFit(live, k);
+      else void this.runFit(live, k).catch((e: unknown) => this.failJob(id, `fit ${unit.fitId} failed: ${(e as Error).message}`));
     }
     if (live.fitsDone.size === live.plan.fits.length) await this.finish(live);
   }
 
+  /**
+   * Hand a fit unit to the workers as a task. A fit that already has a task record
+   * is queued or running already (this is a restarted coordinator): not again.
+   * Done is noticed from its fit-done event, or from its record by reconcile.
+   */
+  private async queueFit(live: LiveJob, k: number): Promise<void> {
+    const id = live.record.id;
+    const { fitId } = live.plan.fits[k];
+    if (await this.t.state.get(taskKey(id, fitId))) return;
+    await this.io(() => this.t.queue.enqueue(id, fitId, packBulk({ jobId: id, taskId: fitId, fit: { index: k } })));
+    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso() };
+    await this.io(() => this.t.state.create(taskKey(id, fitId), encodeJson(rec)));
+    this.opts.log.info({ job: id, fit: fitId }, 'fit queued for the workers');
+  }
+
   private async runFit(live: LiveJob, k: number): Promise<void> {
     const id = live.record.id;
-    const unit = live.plan.fits[k];
-    const t0 = performance.now();
-    const artifacts: AgentArtifact[] = [];
-    for (const taskId of unit.needs) {
-      const bytes = await this.io(() => this.t.blobs.get(artifactBlob(id, taskId)));
-      if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
-      // A store the coordinator does not control could hold anything: bound it before decoding.
-      checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
-      artifacts.push(unpackBulk(bytes) as AgentArtifact);
-    }
     let last = 0;
-    const out = await this.opts.pool.run(fitTaskFor(live.record.spec, live.plan, k, artifacts), (done, total) => {
-      const now = Date.now();
-      if (now - last >= 250) { last = now; this.emit({ type: 'fit-progress', jobId: id, fitId: unit.fitId, done, total }); }
+    const done = await runFitUnit({
+      transport: this.t, pool: this.opts.pool, jobId: id, spec: live.record.spec, index: k, io: (fn) => this.io(fn),
+      progress: (d, total) => {
+        const now = Date.now();
+        if (now - last >= 250) { last = now; this.emit({ type: 'fit-progress', jobId: id, fitId: live.plan.fits[k].fitId, done: d, total }); }
+      },
     });
-    const bytes = packBulk(out);
-    await this.io(() => this.t.blobs.put(fitBlob(id, unit.fitId), bytes));
-    const wallMs = performance.now() - t0;
-    const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
-    await this.io(() => this.t.state.put(fitKey(id, unit.fitId), encodeJson(rec)));
-    this.emit({ type: 'fit-done', jobId: id, fitId: unit.fitId, wallMs });
+    this.emit({ type: 'fit-done', jobId: id, fitId: done.fitId, wallMs: done.wallMs });
     await this.locked(id, async () => {
-      live.fitsRunning.delete(unit.fitId);
-      live.fitsDone.add(unit.fitId);
+      live.fitsRunning.delete(done.fitId);
+      live.fitsDone.add(done.fitId);
       await this.advance(live);
     });
   }

@@ -63,8 +63,13 @@ export function addJobOptions(cmd: Command): Command {
     .option('--vi-tol <t>', 'mountaincar/reacher: VI convergence threshold on max |ΔV|');
 }
 
+/** Reads a --layout file; the coordinator passes one that serves the layouts a client sent with a sweep. */
+export type LayoutReader = (path: string) => Promise<string>;
+
+const readLayoutFile: LayoutReader = (path) => readFile(path, 'utf8');
+
 /** Validated job spec from the command line; a --layout file is read here and travels as text. */
-export async function specFromOptions(experiment: string, opts: JobOptions): Promise<JobSpec> {
+export async function specFromOptions(experiment: string, opts: JobOptions, readLayout: LayoutReader = readLayoutFile): Promise<JobSpec> {
   if (!(EXPERIMENTS as readonly string[]).includes(experiment)) {
     throw new ConfigError('experiment', `unknown experiment ${JSON.stringify(experiment)}; available: ${EXPERIMENTS.join(', ')}`);
   }
@@ -76,7 +81,7 @@ export async function specFromOptions(experiment: string, opts: JobOptions): Pro
   for (const k of JOB_KEYS) if (opts[k] !== undefined && k !== 'layout') options[k] = opts[k];
   if (opts.layout !== undefined) {
     try {
-      options.layoutText = await readFile(opts.layout, 'utf8');
+      options.layoutText = await readLayout(opts.layout);
     } catch (e) {
       throw new ConfigError('layout', `cannot read ${opts.layout}: ${(e as Error).message}`);
     }

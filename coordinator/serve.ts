@@ -14,7 +14,7 @@ import { createLocalPool } from '../worker/local-pool.ts';
 import { Worker } from '../worker/service.ts';
 import { handleApi } from './api.ts';
 import { logLevelOption } from './cli-common.ts';
-import { Coordinator } from './engine.ts';
+import { Coordinator, FIT_PLACEMENTS } from './engine.ts';
 import { addNatsOptions, openNats } from './nats-cli.ts';
 import type { NatsFlags } from './nats-cli.ts';
 import { registerService } from './nats/services.ts';
@@ -24,7 +24,7 @@ interface ServiceFlags extends NatsFlags {
 }
 
 interface CoordinatorFlags extends ServiceFlags {
-  replicas: string; storage: string; leaseMs: string; maxDeliveries: string; reconcileMs: string;
+  replicas: string; storage: string; leaseMs: string; maxDeliveries: string; reconcileMs: string; fitsOn: string;
 }
 
 interface WorkerFlags extends ServiceFlags {
@@ -50,9 +50,10 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   };
   const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
   const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
+  const fitsOn = oneOf('fits-on', flags.fitsOn, FIT_PLACEMENTS);
   const nats = await openNats(flags, 'plearn-coordinator', { setup });
   const pool = createLocalPool(threads);
-  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000) });
+  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000), fitsOn });
   await coordinator.start();
   const service = await registerService(nats.nc, {
     name: COORDINATOR_SERVICE, version: '0.1.0', description: 'plearn job API: submit, get, list, cancel, result',
@@ -61,7 +62,7 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   });
   let up = true;
   const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed() });
-  log.info({ nats: nats.transport.describe, threads, healthPort: health.boundPort, ...setup }, 'coordinator ready');
+  log.info({ nats: nats.transport.describe, threads, fitsOn, healthPort: health.boundPort, ...setup }, 'coordinator ready');
   await untilSignal(log);
   up = false;
   await service.stop();
@@ -117,8 +118,9 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
 
 export function registerServiceCommands(program: Command): void {
   addNatsOptions(program.command('coordinator')
-    .description('Run the coordinator service: the job API on NATS, task dispatch, centralized P-learning fits, results.'))
-    .option('--threads <n>', 'fit threads (default: available cores)')
+    .description('Run the coordinator service: the job API on NATS, task dispatch, centralized P-learning fits (one per seed over all its agents; run by the workers or here), results.'))
+    .option('--fits-on <where>', 'where world-model fits run: workers (a task on the queue, any worker takes it) | coordinator (this process\'s threads)', 'workers')
+    .option('--threads <n>', 'fit threads when --fits-on coordinator (default: available cores)')
     .option('--replicas <n>', 'JetStream replicas of the streams and buckets it creates', '1')
     .option('--storage <kind>', 'JetStream storage: file | memory', 'file')
     .option('--lease-ms <ms>', 'task lease (ack wait): a worker silent this long loses its task', '30000')

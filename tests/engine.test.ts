@@ -158,6 +158,86 @@ describe('job engine (in-process transport)', () => {
     await coordinator.stop();
   });
 
+  test('fits handed to the workers give the same world models, bit for bit; the coordinator fits nothing', async () => {
+    const clean = await runJobLocal(SPEC, { pool });
+    const transport = createInProcessTransport();
+    // A coordinator pool that refuses everything: a fit run there would fail the job.
+    const refusing = sabotaged(pool, () => 'fail');
+    const coordinator = new Coordinator({ transport, pool: refusing, log, reconcileMs: 200, fitsOn: 'workers' });
+    await coordinator.start();
+    const worker = new Worker({ transport, pool, id: 'w', slots: 2, log, pollMs: 50 });
+    worker.start();
+    const { id } = await coordinator.submit(SPEC);
+    const rec = await coordinator.waitFor(id);
+    assert.equal(rec.status, 'completed', rec.error);
+    for (let s = 0; s < 2; s++) {
+      assert.ok(await transport.state.get(`fit.${id}.fit-${s}`), `fit-${s} recorded`);
+      const task = decodeJson((await transport.state.get(taskKey(id, `fit-${s}`)))!.value) as TaskRecord;
+      assert.equal(task.worker, 'w', 'the worker ran the fit');
+    }
+    const res = decodeJson((await transport.blobs.get(`result/${id}.json`))!) as FourRoomsResult;
+    const ref = clean.result as FourRoomsResult;
+    assert.deepEqual(res.seeds.map((x) => x.wmMse), ref.seeds.map((x) => x.wmMse));
+    assert.deepEqual(res.summary, ref.summary);
+    const view = await coordinator.get(id);
+    assert.deepEqual([view.tasks.total, view.tasks.done, view.fits.done], [6, 6, 2], 'fit tasks are counted as fits, not agent tasks');
+    await worker.drain(0);
+    await coordinator.stop();
+  });
+
+  test('a coordinator restarted while a worker runs a fit leaves the fit alone: it runs once', async () => {
+    const transport = createInProcessTransport();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let fitRuns = 0;
+    const gated: TaskPool = {
+      threads: pool.threads,
+      close: async () => undefined,
+      run: async (task, progress) => {
+        if (task.kind === 'fourrooms-fit') { fitRuns++; await gate; }
+        return pool.run(task, progress);
+      },
+    };
+    const first = new Coordinator({ transport, pool, log, reconcileMs: 100, fitsOn: 'workers' });
+    await first.start();
+    const worker = new Worker({ transport, pool: gated, id: 'w1', slots: 2, log, pollMs: 50 });
+    worker.start();
+    const { id } = await first.submit({ experiment: 'fourrooms', options: { agent: 'oracle', goals: 2, seeds: 1, fit: 'closed' } });
+    for (let i = 0; i < 200 && fitRuns === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fitRuns, 1, 'the worker holds the fit');
+    await first.stop();
+    const second = new Coordinator({ transport, pool, log, reconcileMs: 100, fitsOn: 'workers' });
+    await second.start();
+    await new Promise((r) => setTimeout(r, 500)); // several reconcile rounds while the fit is held
+    release();
+    const rec = await second.waitFor(id);
+    assert.equal(rec.status, 'completed', rec.error);
+    assert.equal(fitRuns, 1, 'no second fit task was queued');
+    const fit = decodeJson((await transport.state.get(taskKey(id, 'fit-0')))!.value) as TaskRecord;
+    assert.deepEqual([fit.status, fit.attempts, fit.worker], ['done', 1, 'w1']);
+    await worker.drain(0);
+    await second.stop();
+  });
+
+  test('malformed fit tasks are dead-lettered at once', async () => {
+    const transport = createInProcessTransport({ maxDeliveries: 5 });
+    const c = await cluster(transport, pool);
+    const { id } = await c.coordinator.submit({ experiment: 'fourrooms', options: { agent: 'oracle', goals: 1 } });
+    await c.coordinator.waitFor(id);
+    const dead: string[] = [];
+    transport.queue.onDeadLetter((l) => dead.push(l.taskId));
+    const bad: [string, unknown][] = [
+      ['fit-1', { jobId: id, taskId: 'fit-1', fit: { index: 2 } }],
+      ['fit-2', { jobId: id, taskId: 'fit-2', fit: { index: 2, extra: 1 } }],
+      ['fit-3', { jobId: id, taskId: 'fit-3', fit: { index: -3 } }],
+      ['fit-4', { jobId: id, taskId: 'fit-4', fit: { index: 4 }, task: { kind: 'tabular-agent' } }],
+    ];
+    for (const [taskId, body] of bad) await transport.queue.enqueue(id, taskId, packBulk(body));
+    for (let i = 0; i < 100 && dead.length < bad.length; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(dead.sort(), bad.map(([t]) => t).sort());
+    await c.stop();
+  });
+
   test('malformed API requests get error replies naming the problem', async () => {
     const transport = createInProcessTransport();
     const coordinator = new Coordinator({ transport, pool, log });

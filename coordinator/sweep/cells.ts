@@ -16,7 +16,7 @@ import type { CellDraft, CellWork } from '../../shared/sweeps/cells.ts';
 import { cellError, cellWork, checkSweepTasks, describeValues, expandCells } from '../../shared/sweeps/cells.ts';
 import { SweepSpecError } from '../../shared/sweeps/spec.ts';
 import type { SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
-import type { JobOptions } from '../run-options.ts';
+import type { JobOptions, LayoutReader } from '../run-options.ts';
 import { specFromOptions } from '../run-options.ts';
 
 /** JSON with every object's keys sorted, so equal values always give equal text. */
@@ -42,16 +42,18 @@ export function cellId(job: JobSpec): string {
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 /** The job a cell stands for: its options exactly as `plearn run` reads them from flags. */
-export function cellJob(experiment: string, options: Readonly<Record<string, string>>): Promise<JobSpec> {
+export function cellJob(experiment: string, options: Readonly<Record<string, string>>, readLayout?: LayoutReader): Promise<JobSpec> {
   const opts: Record<string, string> = {};
   for (const [k, v] of Object.entries(options)) opts[camel(k)] = v;
-  return specFromOptions(experiment, opts as JobOptions);
+  return specFromOptions(experiment, opts as JobOptions, readLayout);
 }
 
 export interface ResolvedSweep {
   readonly cells: SweepCell[];
   /** Per cell, in cell order: agent tasks and fits its job plans. */
   readonly work: CellWork[];
+  /** Per cell, in cell order: the job it stands for. */
+  readonly jobs: JobSpec[];
 }
 
 /**
@@ -59,16 +61,18 @@ export interface ResolvedSweep {
  * field when a cell's options would be refused by `plearn run`, when two cells are
  * the same job, or when the sweep's agent tasks exceed the limit.
  */
-export async function resolveSweep(spec: SweepSpec): Promise<ResolvedSweep> {
+export async function resolveSweep(spec: SweepSpec, readLayout?: LayoutReader): Promise<ResolvedSweep> {
   const cells: SweepCell[] = [];
   const work: CellWork[] = [];
+  const jobs: JobSpec[] = [];
   const seen = new Map<string, CellDraft>();
   let tasks = 0;
   for (const draft of expandCells(spec)) {
     let id: string;
     let w: CellWork;
+    let job: JobSpec;
     try {
-      const job = await cellJob(spec.experiment, draft.options);
+      job = await cellJob(spec.experiment, draft.options, readLayout);
       id = cellId(job);
       w = cellWork(job);
     } catch (e) {
@@ -84,8 +88,9 @@ export async function resolveSweep(spec: SweepSpec): Promise<ResolvedSweep> {
     seen.set(id, draft);
     cells.push({ id, index: draft.index, values: draft.values, options: draft.options });
     work.push(w);
+    jobs.push(job);
   }
-  return { cells, work };
+  return { cells, work, jobs };
 }
 
 export async function resolveCells(spec: SweepSpec): Promise<SweepCell[]> {

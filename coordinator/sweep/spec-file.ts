@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Document, Node as YamlNode } from 'yaml';
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { ExperimentName } from '../../shared/experiments/jobs.ts';
+import type { ExperimentName, JobSpec } from '../../shared/experiments/jobs.ts';
 import { EXPERIMENTS } from '../../shared/experiments/jobs.ts';
 import { MAX_SWEEP_SPEC_BYTES } from '../../shared/protocol/limits.ts';
 import type { CellWork } from '../../shared/sweeps/cells.ts';
@@ -16,6 +16,7 @@ import type { FieldPath, SweepCatalog } from '../../shared/sweeps/spec.ts';
 import { parseSweepSpec, SweepSpecError } from '../../shared/sweeps/spec.ts';
 import type { SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
 import { CONTINUOUS_ONLY, FOURROOMS_ONLY, JOB_KEYS } from '../run-options.ts';
+import type { LayoutReader } from '../run-options.ts';
 import { resolveSweep } from './cells.ts';
 
 export interface LoadedSweep {
@@ -25,6 +26,8 @@ export interface LoadedSweep {
   readonly cells: SweepCell[];
   /** Per cell, in cell order: the agent tasks and fits its job plans (what --dry-run prints). */
   readonly work: CellWork[];
+  /** Per cell, in cell order: the job it stands for. */
+  readonly jobs: JobSpec[];
 }
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -91,8 +94,12 @@ function checkDuplicateKeys(node: unknown, path: (string | number)[], lines: Lin
   }
 }
 
-/** Parse and validate a spec's text; `source` names it in errors (the path as the user gave it). */
-export async function parseSweepText(text: string, source: string): Promise<LoadedSweep> {
+/**
+ * Parse and validate a spec's text; `source` names it in errors (the path as the
+ * user gave it). Layout files its cells name are read through `readLayout` (the
+ * file system by default; on the coordinator, the layouts the client sent).
+ */
+export async function parseSweepText(text: string, source: string, readLayout?: LayoutReader): Promise<LoadedSweep> {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -108,8 +115,8 @@ export async function parseSweepText(text: string, source: string): Promise<Load
   try {
     checkDuplicateKeys(doc.contents, [], lines, source);
     const spec = parseSweepSpec(doc.toJS(), sweepCatalog());
-    const { cells, work } = await resolveSweep(spec);
-    return { spec, text, cells, work };
+    const { cells, work, jobs } = await resolveSweep(spec, readLayout);
+    return { spec, text, cells, work, jobs };
   } catch (e) {
     throw locate(e);
   }

@@ -18,6 +18,7 @@ import type { FourRoomsSummary, SeedResult } from './fourrooms.ts';
 import { planFourRoomsTasks, summarizeFourRooms } from './fourrooms.ts';
 import { ConfigError } from '../util/validate.ts';
 import { deriveSeed } from '../util/rng.ts';
+import { fitTaskId } from '../protocol/subjects.ts';
 
 export const EXPERIMENTS = ['fourrooms', 'mountaincar', 'reacher'] as const;
 export type ExperimentName = typeof EXPERIMENTS[number];
@@ -89,7 +90,7 @@ export function planJob(spec: JobSpec): JobPlan {
     const all = planFourRoomsTasks(config, layout);
     const tasks = all.map((task) => ({ taskId: `a-${task.seedIndex}-${task.shardIndex}`, task }));
     const fits = Array.from({ length: config.seeds }, (_, s) => ({
-      fitId: `fit-${s}`, needs: tasks.filter((t) => t.task.seedIndex === s).map((t) => t.taskId),
+      fitId: fitTaskId(s), needs: tasks.filter((t) => t.task.seedIndex === s).map((t) => t.taskId),
     }));
     plan = { config, tasks, fits };
   } else {
@@ -106,7 +107,7 @@ export function planJob(spec: JobSpec): JobPlan {
       shards.forEach((goalIndices, shard) => {
         tasks.push({ taskId: `a-0-${shard}`, task: { kind: 'continuous-oracle', config, shardIndex: shard, goalIndices } });
       });
-      fits = Array.from({ length: config.seeds }, (_, s) => ({ fitId: `fit-${s}`, needs: tasks.map((t) => t.taskId) }));
+      fits = Array.from({ length: config.seeds }, (_, s) => ({ fitId: fitTaskId(s), needs: tasks.map((t) => t.taskId) }));
     } else {
       for (let s = 0; s < config.seeds; s++) {
         shards.forEach((goalIndices, shard) => {
@@ -117,7 +118,7 @@ export function planJob(spec: JobSpec): JobPlan {
         });
       }
       fits = Array.from({ length: config.seeds }, (_, s) => ({
-        fitId: `fit-${s}`, needs: tasks.filter((t) => t.taskId.startsWith(`a-${s}-`)).map((t) => t.taskId),
+        fitId: fitTaskId(s), needs: tasks.filter((t) => t.taskId.startsWith(`a-${s}-`)).map((t) => t.taskId),
       }));
     }
     plan = { config, tasks, fits };

@@ -21,17 +21,19 @@ import { ConfigError } from '../util/validate.ts';
 import {
   continuousArtifactBytes, LimitError, MAX_ARTIFACT_BYTES, MAX_CLOSED_FIT_WORK_PER_JOB, MAX_ENV_STEPS_PER_JOB, MAX_FIT_SAMPLES_PER_JOB, MAX_FIT_UPDATES_PER_JOB,
   MAX_GOAL_CELLS_TEXT, MAX_LAYOUT_BYTES, MAX_LAYOUT_HEIGHT, MAX_LAYOUT_STATES, MAX_LAYOUT_WIDTH, MAX_OPTION_NAME, MAX_OPTION_STRING,
-  MAX_OPTIONS, MAX_ORACLE_WORK_PER_JOB, MAX_QUERY_BYTES, MAX_REQUEST_BYTES, MAX_TASKS_PER_JOB, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
+  MAX_OPTIONS, MAX_ORACLE_WORK_PER_JOB, MAX_QUERY_BYTES, MAX_REQUEST_BYTES, MAX_SWEEP_LAYOUTS, MAX_SWEEP_PAGE, MAX_SWEEP_REQUEST_BYTES,
+  MAX_SWEEP_SPEC_BYTES, MAX_TASKS_PER_JOB, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
 } from './limits.ts';
 import type { ApiOp } from './subjects.ts';
 import { API_OPS, ID_PATTERN } from './subjects.ts';
-import type { JobStatus } from './records.ts';
+import type { JobStatus, SweepStatus } from './records.ts';
+import { SWEEP_STATUSES } from './records.ts';
 
 export { MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS } from './limits.ts';
 
 /** Size limit of an `op` request's body; unknown ops get the small one (they fail anyway). */
 export function maxRequestBytes(op: string): number {
-  return op === 'submit' ? MAX_REQUEST_BYTES : MAX_QUERY_BYTES;
+  return op === 'submit' ? MAX_REQUEST_BYTES : op === 'sweep-submit' ? MAX_SWEEP_REQUEST_BYTES : MAX_QUERY_BYTES;
 }
 
 export type ApiRequest =
@@ -39,7 +41,20 @@ export type ApiRequest =
   | { op: 'get'; id: string }
   | { op: 'list'; status?: JobStatus; limit: number }
   | { op: 'cancel'; id: string }
-  | { op: 'result'; id: string };
+  | { op: 'result'; id: string }
+  | { op: 'sweep-submit'; sweep: SweepSubmission }
+  | { op: 'sweep-get'; id: string; offset: number; limit: number }
+  | { op: 'sweep-list'; status?: SweepStatus; limit: number }
+  | { op: 'sweep-cancel'; id: string };
+
+/** A sweep as a client sends it: the spec file's text, and the layout files its cells name (path → text). */
+export interface SweepSubmission {
+  readonly text: string;
+  /** The spec's file name, used in error messages. */
+  readonly source: string;
+  readonly layouts: Readonly<Record<string, string>>;
+  readonly maxActiveCells: number;
+}
 
 export type ErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'not_ready' | 'internal';
 
@@ -57,6 +72,8 @@ const STATUSES: readonly JobStatus[] = ['running', 'fitting', 'completed', 'fail
 /** Top-level fields of each op's body: anything else is a client bug worth reporting, not ignoring. */
 const BODY_FIELDS: Record<ApiOp, readonly string[]> = {
   submit: ['experiment', 'options'], get: ['id'], cancel: ['id'], result: ['id'], list: ['status', 'limit'],
+  'sweep-submit': ['text', 'source', 'layouts', 'maxActiveCells'], 'sweep-get': ['id', 'offset', 'limit'], 'sweep-list': ['status', 'limit'],
+  'sweep-cancel': ['id'],
 };
 
 /** Echo of client input inside an error message: short, so a reply never grows with the request. */
@@ -196,6 +213,16 @@ function checkJob(spec: JobSpec): void {
   }
 }
 
+/**
+ * A job spec as a submission would be judged (validated, then sized): also how a
+ * worker checks a spec it reads back from the state store before fitting it.
+ */
+export function checkedJobSpec(raw: unknown): JobSpec {
+  const spec = validateSpec(raw);
+  checkJob(spec);
+  return spec;
+}
+
 /** Validate a decoded request body for `op`; throws ApiFailure('bad_request') naming the field. */
 export function parseRequest(op: string, body: unknown): ApiRequest {
   if (!(API_OPS as readonly string[]).includes(op)) bad(`unknown operation ${preview(op)}; available: ${API_OPS.join(', ')}`);
@@ -220,6 +247,20 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
     case 'get': return { op: 'get', id: idOf(b) };
     case 'cancel': return { op: 'cancel', id: idOf(b) };
     case 'result': return { op: 'result', id: idOf(b) };
+    case 'sweep-submit': return { op: 'sweep-submit', sweep: sweepSubmission(b) };
+    case 'sweep-get':
+      return { op: 'sweep-get', id: idOf(b), offset: intField(b, 'offset', 0, 0, 1e6), limit: intField(b, 'limit', 100, 1, MAX_SWEEP_PAGE) };
+    case 'sweep-cancel': return { op: 'sweep-cancel', id: idOf(b) };
+    case 'sweep-list': {
+      let status: SweepStatus | undefined;
+      if (b.status !== undefined) {
+        if (typeof b.status !== 'string' || !(SWEEP_STATUSES as readonly string[]).includes(b.status)) {
+          bad(`status: expected one of ${SWEEP_STATUSES.join(', ')}, got ${preview(b.status)}`, 'status');
+        }
+        status = b.status as SweepStatus;
+      }
+      return { op: 'sweep-list', status, limit: intField(b, 'limit', 100, 1, 1000) };
+    }
     case 'list': {
       let status: JobStatus | undefined;
       if (b.status !== undefined) {
@@ -235,6 +276,34 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
       return { op: 'list', status, limit };
     }
   }
+}
+
+function intField(b: Record<string, unknown>, field: string, fallback: number, min: number, max: number): number {
+  const v = b[field] === undefined ? fallback : b[field];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`${field}: expected an integer in [${min}, ${max}], got ${preview(v)}`, field);
+  return v;
+}
+
+/** The shape and sizes of a sweep submission; its spec is parsed and judged by the coordinator (every cell as a job). */
+function sweepSubmission(b: Record<string, unknown>): SweepSubmission {
+  if (typeof b.text !== 'string' || b.text.length === 0) bad(`text: expected the sweep spec's text, got ${preview(b.text)}`, 'text');
+  const size = utf8.encode(b.text).length;
+  if (size > MAX_SWEEP_SPEC_BYTES) bad(`text: ${size} bytes exceeds the limit of ${MAX_SWEEP_SPEC_BYTES} bytes for a sweep spec`, 'text');
+  const source = b.source === undefined ? 'sweep' : b.source;
+  if (typeof source !== 'string' || source.length > MAX_OPTION_STRING) bad(`source: expected a file name of at most ${MAX_OPTION_STRING} characters`, 'source');
+  const layouts: Record<string, string> = {};
+  if (b.layouts !== undefined) {
+    if (typeof b.layouts !== 'object' || b.layouts === null || Array.isArray(b.layouts)) bad('layouts: expected an object {path: layout text}', 'layouts');
+    const entries = Object.entries(b.layouts);
+    if (entries.length > MAX_SWEEP_LAYOUTS) bad(`layouts: ${entries.length} layout files exceed the limit of ${MAX_SWEEP_LAYOUTS}`, 'layouts');
+    for (const [path, text] of entries) {
+      if (path.length > MAX_OPTION_STRING || typeof text !== 'string' || utf8.encode(text).length > MAX_LAYOUT_BYTES) {
+        bad(`layouts: each entry must be a path of at most ${MAX_OPTION_STRING} characters and a layout of at most ${MAX_LAYOUT_BYTES} bytes`, 'layouts');
+      }
+      layouts[path] = text;
+    }
+  }
+  return { text: b.text, source, layouts, maxActiveCells: intField(b, 'maxActiveCells', 4, 1, 1024) };
 }
 
 /** Longest message and field name in an error reply: validators quote input, and a reply must not grow with it. */

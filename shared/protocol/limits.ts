@@ -101,6 +101,12 @@ export const MAX_SWEEP_CELLS = 10_000;
 export const MAX_SWEEP_TASKS = 1_000_000;
 /** A sweep spec file (the largest shipped one is under 2 kB). */
 export const MAX_SWEEP_SPEC_BYTES = 256 * 1024;
+/** Layout files a submitted sweep may carry (each at most MAX_LAYOUT_BYTES). */
+export const MAX_SWEEP_LAYOUTS = 8;
+/** A `sweep-submit` request: the spec and its layouts, inside NATS's default 1 MiB payload. */
+export const MAX_SWEEP_REQUEST_BYTES = MAX_SWEEP_SPEC_BYTES + MAX_SWEEP_LAYOUTS * 64 * 1024 + 4096;
+/** Cells in one `sweep-get` page. */
+export const MAX_SWEEP_PAGE = 1000;
 
 // ---- bulk payloads (msgpack) -------------------------------------------------
 

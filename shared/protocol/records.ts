@@ -61,3 +61,56 @@ export interface JobView {
 }
 
 export const nowIso = () => new Date().toISOString();
+
+// ---- sweeps ----------------------------------------------------------------------
+
+export type SweepStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export const SWEEP_STATUSES: readonly SweepStatus[] = ['running', 'completed', 'failed', 'cancelled'];
+
+/** The coordinator's record of a sweep (its source, the spec text and layouts, is a blob). */
+export interface SweepRecord {
+  id: string;
+  name: string;
+  experiment: string;
+  status: SweepStatus;
+  createdAt: string;
+  updatedAt: string;
+  cells: number;
+  maxActiveCells: number;
+  /** Agent tasks and fits summed over all cells (reused ones included). */
+  tasks: number;
+  error?: string;
+  wallMs?: number;
+}
+
+/** A cell of a sweep: the job that computes it, and whether that job existed before this sweep. */
+export interface SweepCellRecord { jobId: string; reused: boolean }
+
+/** Across sweeps: the job that computes a cell id (what lets a later sweep reuse it). */
+export interface CellRecord { jobId: string }
+
+export type SweepCellStatus = 'waiting' | JobStatus;
+
+export interface SweepCellView {
+  id: string;
+  index: number;
+  values: Record<string, string | number>;
+  status: SweepCellStatus;
+  jobId?: string;
+  reused?: boolean;
+  error?: string;
+}
+
+/** What `sweep-get` answers: the record, counts, active work, and one page of cells. */
+export interface SweepView extends SweepRecord {
+  counts: Record<SweepCellStatus, number>;
+  /** Agent tasks and fits done and planned over the cells' jobs now running. */
+  active: { jobs: number; tasksDone: number; tasksTotal: number };
+  /** The blob holding the spec text and layouts (clients rebuild the cells from it). */
+  source: string;
+  offset: number;
+  page: SweepCellView[];
+}
+
+/** What `sweep-submit` answers. */
+export interface SweepSubmitted { id: string; name: string; cells: number; reused: number; toRun: number; tasks: number }

@@ -16,18 +16,26 @@ export const ALL_EVENTS = 'plearn.events.*';
 export const apiSubject = (op: ApiOp) => `plearn.api.${op}`;
 export const workerStatusSubject = (workerId: string) => `plearn.worker.${workerId}.status`;
 
-export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result'] as const;
+export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result', 'sweep-submit', 'sweep-get', 'sweep-list', 'sweep-cancel'] as const;
 export type ApiOp = typeof API_OPS[number];
 
 /** State keys: one record per job, per agent task and per fit unit. */
 export const jobKey = (jobId: string) => `job.${jobId}`;
 export const taskKey = (jobId: string, taskId: string) => `task.${jobId}.${taskId}`;
 export const fitKey = (jobId: string, fitId: string) => `fit.${jobId}.${fitId}`;
+/** Sweeps: one record per sweep, one per cell of it (its job), and one per cell id across sweeps (the job that computes it). */
+export const sweepKey = (sweepId: string) => `sweep.${sweepId}`;
+export const sweepCellKey = (sweepId: string, cellId: string) => `sweepcell.${sweepId}.${cellId}`;
+export const cellKey = (cellId: string) => `cell.${cellId}`;
+/** A fit unit's id, which is also its task id when a worker runs it. */
+export const fitTaskId = (index: number) => `fit-${index}`;
 
 /** Blob names. */
 export const artifactBlob = (jobId: string, taskId: string) => `artifact/${jobId}/${taskId}`;
 export const fitBlob = (jobId: string, fitId: string) => `fit/${jobId}/${fitId}`;
 export const resultBlob = (jobId: string) => `result/${jobId}.json`;
+/** A sweep's source as submitted: its spec text and the layouts it names. */
+export const sweepBlob = (sweepId: string) => `sweep/${sweepId}.json`;
 
 /** Ids are single subject tokens: letters, digits, `-` and `_`. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

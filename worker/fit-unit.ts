@@ -1,0 +1,56 @@
+// One fit unit of a job — read its agents' artifacts from the blob store, run the
+// fit in a pool thread, store the fitted model and its record — wherever it runs:
+// in the coordinator's own pool, or on a worker that took it from the queue as a
+// task. "Centralized" P-learning keeps its meaning either way: one fit per unit
+// over all of that unit's agents; only the process running it changes.
+
+import type { JobSpec } from '../shared/experiments/jobs.ts';
+import { fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
+import { encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
+import { checkArtifactSize } from '../shared/protocol/limits.ts';
+import type { FitRecord } from '../shared/protocol/records.ts';
+import { artifactBlob, fitBlob, fitKey } from '../shared/protocol/subjects.ts';
+import type { AgentArtifact } from '../shared/tasks/task.ts';
+import type { Transport } from '../shared/transport/transport.ts';
+import type { TaskPool } from './local-pool.ts';
+
+export interface FitUnitInput {
+  readonly transport: Transport;
+  readonly pool: TaskPool;
+  readonly jobId: string;
+  readonly spec: JobSpec;
+  /** Position of the unit in the job's plan. */
+  readonly index: number;
+  /** Wraps each store call (the coordinator retries through server restarts). */
+  readonly io?: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly progress?: (done: number, total: number) => void;
+}
+
+export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number }
+
+const direct = <T>(fn: () => Promise<T>) => fn();
+
+/** Run fit unit `index` of the job and store its output and record; throws if an artifact is missing or oversized. */
+export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
+  const io = o.io ?? direct;
+  const plan = planJob(o.spec);
+  const unit = plan.fits[o.index];
+  if (unit === undefined) throw new Error(`the job plans ${plan.fits.length} fit(s); there is no fit ${o.index}`);
+  const t0 = performance.now();
+  const artifacts: AgentArtifact[] = [];
+  for (const taskId of unit.needs) {
+    const bytes = await io(() => o.transport.blobs.get(artifactBlob(o.jobId, taskId)));
+    if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
+    // A store the process does not control could hold anything: bound it before decoding.
+    checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
+    artifacts.push(unpackBulk(bytes) as AgentArtifact);
+  }
+  const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress);
+  const bytes = packBulk(out);
+  await io(() => o.transport.blobs.put(fitBlob(o.jobId, unit.fitId), bytes));
+  const wallMs = performance.now() - t0;
+  const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
+  // The record last: its presence is what says the fit is done.
+  await io(() => o.transport.state.put(fitKey(o.jobId, unit.fitId), encodeJson(rec)));
+  return { fitId: unit.fitId, bytes: bytes.byteLength, wallMs };
+}
