@@ -7,20 +7,30 @@ import type { ApiRequest } from '../shared/protocol/api.ts';
 import { ApiFailure, errorBody, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS, maxRequestBytes, parseRequest } from '../shared/protocol/api.ts';
 import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { Coordinator } from './engine.ts';
+import type { SweepScheduler } from './sweep/scheduler.ts';
 
 const REQUEST_SHAPE = { maxDepth: MAX_REQUEST_DEPTH, maxKeys: MAX_REQUEST_KEYS };
 
-async function dispatch(c: Coordinator, req: ApiRequest): Promise<unknown> {
+function sweepsOf(s: SweepScheduler | undefined): SweepScheduler {
+  if (!s) throw new ApiFailure('internal', 'this coordinator does not run sweeps');
+  return s;
+}
+
+async function dispatch(c: Coordinator, req: ApiRequest, sweeps: SweepScheduler | undefined): Promise<unknown> {
   switch (req.op) {
     case 'submit': return c.submit(req.spec);
     case 'get': return { job: await c.get(req.id) };
     case 'list': return { jobs: await c.list(req.status, req.limit) };
     case 'cancel': return c.cancel(req.id);
     case 'result': return c.resultInfo(req.id);
+    case 'sweep-submit': return sweepsOf(sweeps).submit(req.sweep);
+    case 'sweep-get': return { sweep: await sweepsOf(sweeps).get(req.id, req.offset, req.limit) };
+    case 'sweep-list': return { sweeps: await sweepsOf(sweeps).list(req.status, req.limit) };
+    case 'sweep-cancel': return sweepsOf(sweeps).cancel(req.id);
   }
 }
 
-export async function handleApi(c: Coordinator, op: string, body: Uint8Array): Promise<Uint8Array> {
+export async function handleApi(c: Coordinator, op: string, body: Uint8Array, sweeps?: SweepScheduler): Promise<Uint8Array> {
   try {
     const max = maxRequestBytes(op);
     if (body.byteLength > max) {
@@ -28,7 +38,7 @@ export async function handleApi(c: Coordinator, op: string, body: Uint8Array): P
     }
     // An empty body is an empty request (`list` needs nothing).
     const parsed = body.byteLength === 0 ? {} : decodeJson(body, REQUEST_SHAPE);
-    return encodeJson(await dispatch(c, parseRequest(op, parsed)));
+    return encodeJson(await dispatch(c, parseRequest(op, parsed), sweeps));
   } catch (e) {
     return encodeJson(errorBody(e));
   }

@@ -18,6 +18,7 @@ import { Coordinator, FIT_PLACEMENTS } from './engine.ts';
 import { addNatsOptions, openNats } from './nats-cli.ts';
 import type { NatsFlags } from './nats-cli.ts';
 import { registerService } from './nats/services.ts';
+import { SweepScheduler } from './sweep/scheduler.ts';
 
 interface ServiceFlags extends NatsFlags {
   threads?: string; healthPort: string; logLevel: string;
@@ -55,10 +56,12 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   const pool = createLocalPool(threads);
   const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000), fitsOn });
   await coordinator.start();
+  const sweeps = new SweepScheduler({ transport: nats.transport, jobs: coordinator, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000) });
+  await sweeps.start();
   const service = await registerService(nats.nc, {
-    name: COORDINATOR_SERVICE, version: '0.1.0', description: 'plearn job API: submit, get, list, cancel, result',
+    name: COORDINATOR_SERVICE, version: '0.1.0', description: `plearn job API: ${API_OPS.join(', ')}`,
     metadata: { threads: String(threads) },
-    endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => handleApi(coordinator, op, req) })),
+    endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => handleApi(coordinator, op, req, sweeps) })),
   });
   let up = true;
   const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed() });
@@ -66,6 +69,7 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   await untilSignal(log);
   up = false;
   await service.stop();
+  await sweeps.stop();
   await coordinator.stop();
   await pool.close();
   await nats.close();

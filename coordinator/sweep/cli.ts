@@ -13,6 +13,7 @@ import type { CellOutcome, SweepProgress } from './run-local.ts';
 import { loadSweepFile } from './spec-file.ts';
 import { sweepDocument, writeSweepOutputs } from './sweep-doc.ts';
 import { renderSweepTable } from './table.ts';
+import { registerSweepClusterCommands } from './cluster-cli.ts';
 
 interface SweepRunOptions {
   out?: string; maxActiveCells?: string; threads?: string; dryRun?: boolean; json?: boolean; logLevel: string;
@@ -68,4 +69,5 @@ export function registerSweepCommands(program: Command): void {
     .action(async (file: string, opts: SweepRunOptions) => {
       process.exitCode = await sweepRun(file, opts);
     });
+  registerSweepClusterCommands(sweep);
 }

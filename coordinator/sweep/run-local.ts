@@ -69,7 +69,8 @@ async function readFinished(out: string, cell: SweepCell): Promise<JobResult | u
   }
 }
 
-async function writeFinished(out: string, cell: SweepCell, result: JobResult): Promise<void> {
+/** cells/<id>/result.json: what a later run with the same --out reads back instead of computing the cell. */
+export async function writeFinished(out: string, cell: SweepCell, result: JobResult): Promise<void> {
   const dir = cellDir(out, cell);
   await mkdir(dir, { recursive: true });
   await writeAtomic(join(dir, 'result.json'), JSON.stringify({ cellId: cell.id, options: cell.options, values: cell.values, result }, null, 2));
