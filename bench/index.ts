@@ -6,6 +6,7 @@ import { benchContinuous, formatContinuous } from './continuous.ts';
 import { benchCluster, formatCluster } from './cluster.ts';
 import { benchTensor, formatTensor } from './tensor.ts';
 import { benchGpu, formatGpu, GPU_VALUE_OPTIONS } from './webgpu-steps.ts';
+import { benchSweepWorkers, formatSweepWorkers } from './sweep-workers.ts';
 
 // A section's run may be async (the tensor section talks to a PyTorch process).
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
@@ -15,8 +16,10 @@ const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => strin
   tensor: { run: benchTensor, format: formatTensor as (r: never) => string },
   // Only when named: its 6×2048 and batch-4096 rows take minutes without a GPU.
   gpu: { run: () => benchGpu(), format: formatGpu as (r: never) => string },
+  // Only when named: two full sweeps on a local cluster (minutes).
+  'sweep-workers': { run: benchSweepWorkers, format: formatSweepWorkers as (r: never) => string },
 };
-const ON_REQUEST = new Set(['gpu']);
+const ON_REQUEST = new Set(['gpu', 'sweep-workers']);
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
