@@ -19,6 +19,8 @@ import type { FitOutput } from '../shared/tasks/task.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
+import { newJobId } from './ids.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
 
 interface LiveJob {
@@ -47,14 +49,10 @@ export interface CoordinatorOptions {
 export type FitPlacement = 'coordinator' | 'workers';
 export const FIT_PLACEMENTS: readonly FitPlacement[] = ['coordinator', 'workers'];
 
-export function newJobId(): string {
-  const rand = Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
-  return `j${Date.now().toString(36)}${rand}`;
-}
 
 export class Coordinator {
   private readonly jobs = new Map<string, LiveJob>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lock = new KeyedLock();
   private readonly waiters = new Map<string, ((r: JobRecord) => void)[]>();
   private readonly unsubs: (() => void)[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -162,7 +160,9 @@ export class Coordinator {
       throw new ApiFailure('not_ready', `job ${id} is ${record.status}${record.error ? `: ${record.error}` : ''}; results exist once it is completed`);
     }
     const plan = planJob(record.spec);
-    return { id, status: record.status, blob: resultBlob(id), fitBlobs: plan.fits.map((f) => fitBlob(id, f.fitId)) };
+    // Each seed's own model; tracking fits (`--track`) are in the result document and stay in the store.
+    const own = plan.fits.filter((f) => f.checkpoint === undefined);
+    return { id, status: record.status, blob: resultBlob(id), fitBlobs: own.map((f) => fitBlob(id, f.fitId)) };
   }
 
   /** Resolves with the job's record once it is completed, failed or cancelled. */
@@ -396,13 +396,7 @@ export class Coordinator {
     this.t.events.publish(eventSubject(ev.jobId), encodeJson(ev));
   }
 
-  /** Serialise all state changes of one job (events, reconcile, fits and cancel race otherwise). */
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
-    return next;
+    return this.lock.run(id, fn);
   }
 }

@@ -10,6 +10,7 @@ import type { JobOutcome } from './local-run.ts';
 import { writeRunArtifacts } from './artifacts.ts';
 import { writePictures } from './pictures/index.ts';
 import { modelPredict } from '../shared/experiments/continuous.ts';
+import { continuousMetrics, csvNumber } from '../shared/sweeps/rows.ts';
 
 export async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -47,6 +48,15 @@ export async function writeOutputs(dir: string, outcome: JobOutcome): Promise<vo
     // Seed 0's model in the quiver / rollout picture; every agent's curves.
     const curves = fits.flatMap((f) => (f.agents ?? []).map((a) => a.curves)).filter((c) => c.updateSteps.length > 0);
     await writePictures(dir, { experiment: res.experiment, predict: modelPredict(fits[0].weights), curves: curves.length > 0 ? curves : undefined, seed: res.config.seed });
+  }
+  if (res.experiment !== 'fourrooms' && res.tracking && res.tracking.length > 0) {
+    const cols = ['wm-nmse', 'wm-delta-nmse', 'q-nmse', 'r-ratio'];
+    const rows = [`seed,env_steps,${cols.map((c) => c.replace(/-/g, '_')).join(',')}`];
+    for (const t of res.tracking) {
+      const m = continuousMetrics(res.experiment, t.result);
+      rows.push(`${t.seedIndex},${t.envSteps},${cols.map((c) => (m[c] === undefined ? '' : csvNumber(m[c]))).join(',')}`);
+    }
+    await writeAtomic(join(dir, 'tracking.csv'), rows.join('\n') + '\n');
   }
   if (res.experiment === 'fourrooms' && res.summary.series.length > 0) {
     const rows = ['seed,steps,wm_mse,wm_max_abs_error'];

@@ -2,6 +2,7 @@
 // machine contract; this is for people at a terminal).
 
 import type { ContinuousResult, FourRoomsResult, JobResult } from '../shared/experiments/jobs.ts';
+import { continuousMetrics } from '../shared/sweeps/rows.ts';
 import type { Stat } from '../shared/util/validate.ts';
 
 function fmt(s: Stat, digits = 3): string {
@@ -68,6 +69,15 @@ export function renderContinuous(res: ContinuousResult): string {
   }
   lines.push('', 'unseen goal        R*                 R^WM               R^WM/R*');
   for (const u of s.unseen) lines.push(`${u.label.padEnd(18)} ${pm(u.rStar).padEnd(18)} ${pm(u.rWM).padEnd(18)} ${pm(u.ratio)}`);
+  if (res.tracking && res.tracking.length > 0) {
+    lines.push('', 'along training (--track; mean over seeds)', 'env steps/agent    WM NMSE      Q NMSE       R^WM/R*');
+    const steps = [...new Set(res.tracking.map((t) => t.envSteps))].sort((a, b) => a - b);
+    for (const n of steps) {
+      const at = res.tracking.filter((t) => t.envSteps === n).map((t) => continuousMetrics(res.experiment, t.result));
+      const avg = (m: string) => { const v = at.map((x) => x[m]).filter((x) => x !== undefined); return v.length > 0 ? f(v.reduce((a, b) => a + b, 0) / v.length) : 'n/a'; };
+      lines.push(`${String(n).padEnd(18)} ${avg('wm-nmse').padEnd(12)} ${avg('q-nmse').padEnd(12)} ${avg('r-ratio')}`);
+    }
+  }
   lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (${c.agent === 'oracle' ? 'oracle VI' : 'agent training'} ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
     + `fit ${(res.seeds.reduce((a, x) => a + x.fitMs, 0) / 1000).toFixed(1)} s, eval ${(res.seeds.reduce((a, x) => a + x.evalMs, 0) / 1000).toFixed(1)} s) on ${res.timing.threads} thread(s)`);
   return lines.join('\n');

@@ -13,17 +13,17 @@ export interface JobOptions {
   steps?: string; goalsPerAgent?: string; model?: string; fit?: string; support?: string; seeds?: string;
   seed?: string; gamma?: string; fitSteps?: string; fitLr?: string; epsilon?: string; episodeLength?: string;
   goalFamily?: string; grid?: string; backend?: string; fitBatch?: string; evalStates?: string; rollouts?: string;
-  viTol?: string; preset?: string; envSteps?: string; numEnvs?: string; qHidden?: string; qLr?: string; her?: string;
+  viTol?: string; preset?: string; envSteps?: string; numEnvs?: string; qHidden?: string; qLr?: string; her?: string; track?: string;
   fitTerminal?: string;
 }
 
 export const FOURROOMS_ONLY: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'steps',
   'model', 'fit', 'support', 'epsilon', 'episodeLength'];
 export const CONTINUOUS_ONLY: readonly (keyof JobOptions)[] = ['goalFamily', 'grid', 'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol',
-  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'fitTerminal'];
+  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal'];
 export const JOB_KEYS: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'goalFamily', 'grid',
-  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'fitTerminal'];
+  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal'];
 const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export function addJobOptions(cmd: Command): Command {
@@ -41,6 +41,8 @@ export function addJobOptions(cmd: Command): Command {
     .option('--q-hidden <widths>', 'pqn: Q-network hidden widths, e.g. 256,256 (quick 256,256,256; paper 4×1024 / 6×2048)')
     .option('--q-lr <lr>', 'pqn: RAdam learning rate, decayed linearly to 0 (quick 5e-4; paper 1e-4)')
     .option('--her <s>', 'pqn: hindsight relabelling future | random | none (quick: random; paper: random for MountainCar, future for Reacher; K = 4)')
+    .option('--track <n>', 'pqn: keep N evenly spaced Q-network checkpoints along training (the last is the final network) and fit '
+      + 'and evaluate a world model on each, as its own fit; the result gains WM error, Q error and unseen-goal returns against environment steps (2–16)')
     .option('--steps <n>', 'environment steps per agent for qlearning (default 2e6)')
     .option('--goals-per-agent <k>', 'goals per agent (shard size; default: all goals in one agent). Each shard × seed is one agent task')
     .option('--model <class>', 'deterministic | stochastic (default)')

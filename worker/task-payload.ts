@@ -12,7 +12,7 @@
 import { parseLayout } from '../shared/envs/fourrooms/layout.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
 import { reacher } from '../shared/envs/reacher.ts';
-import { TRAINING_GOALS } from '../shared/experiments/continuous-config.ts';
+import { MAX_TRACK, TRAINING_GOALS } from '../shared/experiments/continuous-config.ts';
 import { BACKEND_NAMES } from '../shared/tensor/backend.ts';
 import { TASK_LIMITS, unpackBulk } from '../shared/protocol/codec.ts';
 import {
@@ -29,8 +29,8 @@ export interface AgentEnvelope { jobId: string; taskId: string; task: AgentTask 
 export interface FitEnvelope { jobId: string; taskId: string; fit: { index: number } }
 export type Envelope = AgentEnvelope | FitEnvelope;
 
-/** Most fit units of one job: one per seed, and no experiment allows more seeds than FourRooms. */
-const MAX_FITS = Math.max(FOURROOMS_OPTION_LIMITS.seeds, CONTINUOUS_OPTION_LIMITS.seeds);
+/** Most fit units of one job: one per seed, times the checkpoints a continuous job may track. */
+const MAX_FITS = Math.max(FOURROOMS_OPTION_LIMITS.seeds, CONTINUOUS_OPTION_LIMITS.seeds * MAX_TRACK);
 
 type Fields = Record<string, unknown>;
 
@@ -154,7 +154,8 @@ function checkContinuousTask(t: Fields): void {
   const c = objectAt(t.config, 'task.config');
   const L = CONTINUOUS_OPTION_LIMITS;
   onlyKeys(c, 'task.config', ['experiment', 'agent', 'preset', 'pqn', 'goalFamily', 'goalsPerAgent', 'grid', 'viTol', 'viMaxIters', 'seeds', 'seed', 'gamma',
-    'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'fitTerminal', 'sampleFrom', 'evalStates', 'rollouts']);
+    'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'fitTerminal', 'sampleFrom', 'evalStates', 'rollouts', 'track']);
+  if (c.track !== undefined) intAt(c.track, 'task.config.track', 2, MAX_TRACK);
   const experiment = oneOfAt(c.experiment, 'task.config.experiment', ['mountaincar', 'reacher'] as const);
   const env = experiment === 'mountaincar' ? mountainCar : reacher;
   oneOfAt(c.agent, 'task.config.agent', pqn ? ['pqn'] as const : ['oracle'] as const);

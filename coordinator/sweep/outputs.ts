@@ -14,6 +14,9 @@ import type { CellRow, SweepCell, SweepSpec } from '../../shared/sweeps/types.ts
 import { svgToPng } from '../pictures/png.ts';
 import { sweepPictures } from '../pictures/sweep/index.ts';
 import { embedSvg } from '../pictures/sweep/parts.ts';
+import { trackingPictures } from '../pictures/sweep/tracking.ts';
+import type { TrackRow } from '../../shared/sweeps/tracking.ts';
+import { trackingCsv, trackingRowsOf } from '../../shared/sweeps/tracking.ts';
 import { sweepReportHtml } from './report.ts';
 
 /** PNGs at twice the SVG's size, as the run pictures are, so text stays legible zoomed in. */
@@ -28,17 +31,22 @@ export interface SweepReportOptions {
 export function sweepReportFiles(spec: SweepSpec, specText: string, cells: readonly SweepCell[],
   results: ReadonlyMap<string, JobResult>, opts: SweepReportOptions = {}): Map<string, string | Uint8Array> {
   const rows: CellRow[] = [];
+  const tracked: TrackRow[] = [];
   for (const c of cells) {
     const r = results.get(c.id);
-    if (r) rows.push(...rowsOf(c, r));
+    if (r) {
+      rows.push(...rowsOf(c, r));
+      tracked.push(...trackingRowsOf(c, r));
+    }
   }
   const summaries = cellSummary(rows);
   const present = new Set(metricColumns(rows));
   // Catalog order; a metric no cell has (Q NMSE of oracle agents) gets no column.
   const metrics = metricNames(spec.experiment).filter((m) => present.has(m));
-  const pictures = sweepPictures(spec, summaries);
+  const pictures = [...sweepPictures(spec, summaries), ...trackingPictures(spec, tracked)];
   const files = new Map<string, string | Uint8Array>();
   files.set('cells.csv', tidyCsv(rows, spec.axes.map((a) => a.option)));
+  if (tracked.length > 0) files.set('tracking.csv', trackingCsv(tracked, spec.axes.map((a) => a.option)));
   for (const p of pictures) {
     files.set(`pictures/${p.name}.svg`, p.svg);
     files.set(`pictures/${p.name}.png`, svgToPng(p.svg, PNG_SCALE * Math.ceil(embedSvg(p.svg).width)));

@@ -29,7 +29,8 @@ import type { SweepCell } from '../../shared/sweeps/types.ts';
 import type { Transport } from '../../shared/transport/transport.ts';
 import { ConfigError } from '../../shared/util/validate.ts';
 import type { Coordinator } from '../engine.ts';
-import { newJobId } from '../engine.ts';
+import { newJobId, newSweepId } from '../ids.ts';
+import { KeyedLock } from '../keyed-lock.ts';
 import { parseSweepText } from './spec-file.ts';
 
 /** What the coordinator keeps of a sweep's source: enough to rebuild its cells anywhere. */
@@ -54,10 +55,6 @@ export interface SweepSchedulerOptions {
 const SWEEP_TERMINAL: readonly SweepStatus[] = ['completed', 'failed', 'cancelled'];
 const isOver = (s: Assigned['status']) => s !== 'missing' && TERMINAL.includes(s);
 
-export function newSweepId(): string {
-  return `s${newJobId().slice(1)}`;
-}
-
 /** Rebuild a sweep's cells and jobs from its source, reading layouts from what the client sent. */
 export async function loadSweepSource(src: SweepSource): Promise<Awaited<ReturnType<typeof parseSweepText>>> {
   return parseSweepText(src.text, src.source, async (path) => {
@@ -72,7 +69,7 @@ export class SweepScheduler {
   /** Finished sweeps recently read (a results download pages through one). */
   private readonly finished = new Map<string, LiveSweep>();
   private readonly owners = new Map<string, Set<string>>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly lock = new KeyedLock();
   private readonly unsubs: (() => void)[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
@@ -340,11 +337,7 @@ export class SweepScheduler {
   }
 
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
-    return next;
+    return this.lock.run(id, fn);
   }
+
 }

@@ -112,6 +112,21 @@ export function resolvePqn(env: ContinuousEnvName, family: MountainCarGoalFamily
 }
 
 /** Updates, minibatches per update and gradient steps in all. */
+/**
+ * Where `--track n` checkpoints fall: after update round(k · updates / n) for
+ * k = 1 … n, the last being the end of training; with the environment steps
+ * taken by then. Points closer than one update collapse onto the same update.
+ */
+export function trackPoints(cfg: PqnConfig, n: number): { update: number; envSteps: number }[] {
+  const { updates } = pqnCounts(cfg);
+  const out: { update: number; envSteps: number }[] = [];
+  for (let k = 1; k <= n; k++) {
+    const update = Math.max(1, Math.round((k * updates) / n));
+    out.push({ update, envSteps: update * cfg.numEnvs * cfg.numSteps });
+  }
+  return out;
+}
+
 export function pqnCounts(cfg: PqnConfig): { updates: number; minibatches: number; gradSteps: number } {
   const updates = Math.floor(cfg.envSteps / (cfg.numEnvs * cfg.numSteps));
   const copies = 1 + (cfg.her === 'none' ? 0 : cfg.herK);

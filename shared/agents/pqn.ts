@@ -28,13 +28,20 @@ export interface PqnRun {
   readonly gamma: number;
   readonly config: PqnConfig;
   readonly seed: number;
+  /** Updates after which to keep a copy of the weights (trackPoints); the end of training is the result's own weights. */
+  readonly checkpointUpdates?: readonly number[];
 }
+
+/** The Q-network as it was after `envSteps` environment steps. */
+export interface QNetCheckpoint { readonly envSteps: number; readonly weights: QNetWeights }
 
 export interface PqnResult {
   readonly weights: QNetWeights;
   readonly curves: TrainingCurves;
   readonly envSteps: number;
   readonly gradSteps: number;
+  /** In training order; absent without checkpointUpdates. */
+  readonly checkpoints?: QNetCheckpoint[];
 }
 
 export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: number, total: number) => void): Promise<PqnResult> {
@@ -110,6 +117,8 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
     for (let g = 0; g < G; g++) curves.evalReturn[g].push(ret[g]);
   };
   await evaluate(0);
+  const saveAt = new Set(run.checkpointUpdates ?? []);
+  const checkpoints: QNetCheckpoint[] = [];
 
   let gradStep = 0;
   for (let u = 0; u < updates; u++) {
@@ -194,6 +203,8 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
     curves.loss[u] = lossSum / minibatches;
     curves.epsilon[u] = eps;
     if ((u + 1) % evalEvery === 0 || u + 1 === updates) await evaluate(steps);
+    // A read-back only: training (and its random stream) goes on exactly as without tracking.
+    if (saveAt.has(u + 1) && u + 1 < updates) checkpoints.push({ envSteps: steps, weights: await qNetFromTensors(spec, params) });
     onProgress?.(steps, updates * N * T);
     // Yield so progress reports and heartbeats get out between updates.
     await new Promise((resolve) => setImmediate(resolve));
@@ -206,6 +217,7 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
     weights,
     envSteps: updates * N * T,
     gradSteps,
+    ...(run.checkpointUpdates ? { checkpoints } : {}),
     curves: {
       updateSteps: curves.updateSteps, loss: curves.loss, epsilon: curves.epsilon,
       evalSteps: Float64Array.from(curves.evalSteps), evalReturn: curves.evalReturn.map((r) => Float64Array.from(r)),

@@ -3,7 +3,7 @@
 
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
 import type { PqnConfig, PqnInput, Preset } from '../agents/pqn-config.ts';
-import { resolvePqn } from '../agents/pqn-config.ts';
+import { pqnCounts, resolvePqn } from '../agents/pqn-config.ts';
 import type { BackendName } from '../tensor/backend.ts';
 import { BACKEND_NAMES } from '../tensor/backend.ts';
 import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
@@ -41,12 +41,21 @@ export interface ContinuousConfig {
   /** States for the WM error metrics, and reset states for the unseen-goal rollouts. */
   readonly evalStates: number;
   readonly rollouts: number;
+  /**
+   * PQN agents: Q-network checkpoints kept along training, evenly spaced, the last
+   * being the final network; a world model is fitted on each. Absent (not 1) when
+   * off, so a job without tracking resolves exactly as before it existed.
+   */
+  readonly track?: number;
 }
+
+/** Most checkpoints `--track` keeps per agent. */
+export const MAX_TRACK = 16;
 
 export interface ContinuousInput extends PqnInput {
   preset?: unknown; agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
   backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; fitTerminal?: unknown; viTol?: unknown; viMaxIters?: unknown;
-  evalStates?: unknown; rollouts?: unknown;
+  evalStates?: unknown; rollouts?: unknown; track?: unknown;
 }
 
 type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>;
@@ -94,15 +103,21 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
     : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']);
   if (agent === 'oracle') {
-    for (const k of ['envSteps', 'numEnvs', 'qHidden', 'qLr', 'her'] as const) {
+    for (const k of ['envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track'] as const) {
       if (input[k] !== undefined) throw new ConfigError(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), 'applies to PQN agents only (--agent pqn)');
     }
+  }
+  const track = input.track === undefined ? 1 : intIn('track', input.track, 1, MAX_TRACK);
+  const pqn = agent === 'pqn' ? resolvePqn(experiment, goalFamily, preset, input) : null;
+  if (pqn !== null && track > pqnCounts(pqn).updates) {
+    throw new ConfigError('track', `${track} checkpoints need at least ${track} updates; this training has ${pqnCounts(pqn).updates} `
+      + `(env-steps / (num-envs × ${pqn.numSteps})); allowed: [1, ${Math.min(MAX_TRACK, pqnCounts(pqn).updates)}]`);
   }
   return {
     experiment,
     agent,
     preset,
-    pqn: agent === 'pqn' ? resolvePqn(experiment, goalFamily, preset, input) : null,
+    pqn,
     goalFamily,
     goalsPerAgent: input.goalsPerAgent === undefined ? null : intIn('goals-per-agent', input.goalsPerAgent, 1, TRAINING_GOALS),
     grid: intIn('grid', input.grid ?? d.grid, 3, maxGrid),
@@ -120,5 +135,6 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     sampleFrom: d.sampleFrom,
     evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),
     rollouts: intIn('rollouts', input.rollouts ?? d.rollouts, 1, 100_000),
+    ...(track > 1 ? { track } : {}),
   };
 }

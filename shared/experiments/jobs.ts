@@ -19,6 +19,7 @@ import { planFourRoomsTasks, summarizeFourRooms } from './fourrooms.ts';
 import { ConfigError } from '../util/validate.ts';
 import { deriveSeed } from '../util/rng.ts';
 import { fitTaskId } from '../protocol/subjects.ts';
+import { trackPoints } from '../agents/pqn-config.ts';
 
 export const EXPERIMENTS = ['fourrooms', 'mountaincar', 'reacher'] as const;
 export type ExperimentName = typeof EXPERIMENTS[number];
@@ -30,7 +31,17 @@ export interface JobSpec {
 }
 
 export interface PlannedTask { readonly taskId: string; readonly task: AgentTask }
-export interface FitUnit { readonly fitId: string; readonly needs: readonly string[] }
+/**
+ * One fit: a world model from the artifacts of the tasks it needs. A tracking fit
+ * (`--track`) fits the seed's agents as they were at one checkpoint.
+ */
+export interface FitUnit {
+  readonly fitId: string;
+  readonly needs: readonly string[];
+  readonly seedIndex?: number;
+  /** Index into each PQN artifact's `checkpoints`. */
+  readonly checkpoint?: number;
+}
 
 export interface JobPlan {
   readonly config: FourRoomsConfig | ContinuousConfig;
@@ -43,7 +54,7 @@ export const MAX_TASKS_PER_JOB = 100_000;
 
 const FOURROOMS_KEYS = ['layoutText', 'layoutName', 'variant', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'alphaExponent'] as const;
-const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch',
+const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch',
   'fitLr', 'fitTerminal', 'viTol', 'viMaxIters', 'evalStates', 'rollouts'] as const;
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
@@ -117,9 +128,17 @@ export function planJob(spec: JobSpec): JobPlan {
           });
         });
       }
-      fits = Array.from({ length: config.seeds }, (_, s) => ({
-        fitId: fitTaskId(s), needs: tasks.filter((t) => t.taskId.startsWith(`a-${s}-`)).map((t) => t.taskId),
-      }));
+      const needs = (s: number) => tasks.filter((t) => t.taskId.startsWith(`a-${s}-`)).map((t) => t.taskId);
+      const main: FitUnit[] = Array.from({ length: config.seeds }, (_, s) => ({ fitId: fitTaskId(s), needs: needs(s) }));
+      // Tracking fits come after every seed's own fit, so fit s is still seed s's final model.
+      const extra = (config.track ?? 1) - 1;
+      const tracking: FitUnit[] = [];
+      for (let s = 0; s < config.seeds; s++) {
+        for (let k = 0; k < extra; k++) {
+          tracking.push({ fitId: fitTaskId(config.seeds + s * extra + k), needs: needs(s), seedIndex: s, checkpoint: k });
+        }
+      }
+      fits = [...main, ...tracking];
     }
     plan = { config, tasks, fits };
   }
@@ -134,7 +153,17 @@ export function fitTaskFor(spec: JobSpec, plan: JobPlan, fitIndex: number, artif
   if (spec.experiment === 'fourrooms') {
     return { kind: 'fourrooms-fit', input: fourRoomsInput(spec), artifacts: artifacts as TabularAgentArtifact[] };
   }
-  return { kind: 'continuous-fit', config: plan.config as ContinuousConfig, seedIndex: fitIndex, agents: artifacts as ContinuousAgentArtifact[] };
+  const unit = plan.fits[fitIndex];
+  const agents = (artifacts as ContinuousAgentArtifact[]).map((a) => {
+    if (a.kind !== 'continuous-pqn' || a.checkpoints === undefined) return a;
+    // The checkpoints stay behind: a fit reads one set of weights.
+    const { checkpoints, ...rest } = a;
+    if (unit.checkpoint === undefined) return rest;
+    const cp = checkpoints[unit.checkpoint];
+    if (cp === undefined) throw new Error(`agent ${a.shardIndex} of seed ${a.seedIndex} has no checkpoint ${unit.checkpoint}`);
+    return { ...rest, weights: cp.weights, envSteps: cp.envSteps };
+  });
+  return { kind: 'continuous-fit', config: plan.config as ContinuousConfig, seedIndex: unit.seedIndex ?? fitIndex, agents };
 }
 
 export interface JobTiming { wallMs: number; agentMs: number; threads: number }
@@ -147,12 +176,17 @@ export interface FourRoomsResult {
   timing: JobTiming;
 }
 
+/** `--track`: one seed's world model fitted on its agents as they were after `envSteps` environment steps. */
+export interface TrackedFit { seedIndex: number; envSteps: number; result: ContinuousSeedResult }
+
 export interface ContinuousResult {
   experiment: ContinuousEnvName;
   backend: string;
   config: ContinuousConfig;
   summary: ContinuousSummary;
   seeds: ContinuousSeedResult[];
+  /** `--track n`: per seed, n fits along training in order of environment steps (the last is the seed's own result). */
+  tracking?: TrackedFit[];
   timing: JobTiming & { oracleMs: number };
 }
 
@@ -166,13 +200,27 @@ export function assembleResult(plan: JobPlan, outputs: readonly FitOutput[], art
     const seeds = (outputs as FourRoomsFitOutput[]).map((o) => o.result);
     return { experiment: 'fourrooms', config: plan.config, summary: summarizeFourRooms(seeds), seeds, timing: { ...timing, agentMs } };
   }
-  const seeds = (outputs as ContinuousFitOutput[]).map((o) => o.result);
+  const all = (outputs as ContinuousFitOutput[]).map((o) => o.result);
+  const config = plan.config as ContinuousConfig;
+  const seeds = all.slice(0, config.seeds);
+  let tracking: TrackedFit[] | undefined;
+  if (config.track !== undefined && config.pqn !== null) {
+    const points = trackPoints(config.pqn, config.track);
+    tracking = [];
+    for (let s = 0; s < config.seeds; s++) {
+      plan.fits.forEach((f, i) => {
+        if (f.seedIndex === s && f.checkpoint !== undefined) tracking!.push({ seedIndex: s, envSteps: points[f.checkpoint].envSteps, result: all[i] });
+      });
+      tracking.push({ seedIndex: s, envSteps: points[points.length - 1].envSteps, result: seeds[s] });
+    }
+  }
   return {
     experiment: plan.config.experiment,
     backend: seeds[0].backend,
     config: plan.config as ContinuousConfig,
     summary: summarizeContinuous(seeds),
     seeds,
+    ...(tracking ? { tracking } : {}),
     timing: { ...timing, agentMs, oracleMs: agentMs },
   };
 }

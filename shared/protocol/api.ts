@@ -186,8 +186,20 @@ function checkContinuousWork(config: ContinuousConfig): void {
   const sweeps = viSweeps(config.viTol, config.gamma, config.viMaxIters);
   cap('grid', `${cells} grid cells × ${env.nActions} actions × ${sweeps} sweeps × ${solves} solves (VI backups)`,
     cells * env.nActions * sweeps * solves, MAX_VI_BACKUPS_PER_JOB, 'lower --grid, --vi-max-iters or --seeds');
-  cap('fit-steps', `${config.seeds} seeds × ${config.fitSteps} fit steps × ${config.fitBatch} batch (fit samples)`,
-    config.seeds * config.fitSteps * config.fitBatch, MAX_FIT_SAMPLES_PER_JOB, 'lower --fit-steps, --fit-batch or --seeds');
+  const fits = config.seeds * (config.track ?? 1);
+  cap('fit-steps', `${fits} fits × ${config.fitSteps} fit steps × ${config.fitBatch} batch (fit samples)`,
+    fits * config.fitSteps * config.fitBatch, MAX_FIT_SAMPLES_PER_JOB, 'lower --fit-steps, --fit-batch, --seeds or --track');
+  if (config.pqn !== null && config.track !== undefined) {
+    // Each agent's artifact carries its checkpoints' weights (float32 on the wire, as its final ones).
+    const widths = [config.pqn.obsDims.length + config.pqn.goalDims.length, ...config.pqn.hidden, env.nActions];
+    let params = 0;
+    for (let i = 1; i < widths.length; i++) params += widths[i - 1] * widths[i] + widths[i];
+    const bytes = params * 4 * config.track;
+    if (bytes > MAX_ARTIFACT_BYTES) {
+      throw new LimitError('track', `each agent's artifact would hold ${config.track} × ${params} weights (~${bytes} bytes), over the artifact limit `
+        + `of ${MAX_ARTIFACT_BYTES} bytes; lower --track`);
+    }
+  }
   const artifact = continuousArtifactBytes(k, cells, env.nActions);
   if (artifact > MAX_ARTIFACT_BYTES) {
     throw new LimitError('goals-per-agent', `each agent's Q tables would be ~${artifact} bytes (${k} goals × ${cells} cells × ${env.nActions} actions), `

@@ -90,6 +90,11 @@ function readAll<S>(defs: readonly MetricDef<S>[], allowed: readonly MetricInfo[
   return out;
 }
 
+/** The scalar metrics of one continuous fit's result (a seed's, or a tracking fit's). */
+export function continuousMetrics(experiment: 'mountaincar' | 'reacher', s: ContinuousSeedResult): Record<string, number> {
+  return readAll(CONTINUOUS, METRICS[experiment], s);
+}
+
 /** One row per seed of the cell's job, seeds in result order; `seed` is the seed index. */
 export function rowsOf(cell: SweepCell, result: JobResult): CellRow[] {
   const base = { cellId: cell.id, cellIndex: cell.index, values: cell.values };

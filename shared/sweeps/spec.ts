@@ -77,7 +77,7 @@ export const INTEGER_OPTIONS: readonly string[] = ['goals', 'steps', 'goals-per-
 /** Options whose range form keeps fractional values. */
 export const REAL_OPTIONS: readonly string[] = ['gamma', 'fit-lr', 'epsilon', 'vi-tol', 'q-lr'];
 
-const TOP_KEYS = ['name', 'experiment', 'seeds', 'base', 'axes', 'metrics', 'correlate'] as const;
+const TOP_KEYS = ['name', 'experiment', 'seeds', 'track', 'base', 'axes', 'metrics', 'correlate'] as const;
 const RANGE_KEYS = ['from', 'to', 'count', 'scale'] as const;
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -214,6 +214,12 @@ export function parseSweepSpec(raw: unknown, catalog: SweepCatalog): SweepSpec {
     checkOption(['base', k], k, exp, catalog);
     base[k] = optionValue(['base', k], v);
     if (k === Q_DEPTH || k === Q_WIDTH) positiveInt(['base', k], base[k]);
+  }
+  // `track: N` at the top is the spec's spelling of the `--track` option every cell shares.
+  if (raw.track !== undefined) {
+    checkOption(['track'], 'track', exp, catalog);
+    if (Object.hasOwn(base, 'track')) fail(['track'], 'also set in base; give it once');
+    base.track = optionValue(['track'], raw.track);
   }
 
   const axes: SweepAxis[] = [];

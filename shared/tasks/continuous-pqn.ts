@@ -3,7 +3,8 @@
 // to a worker unchanged, and the artifact (weights + curves) is all the fit needs.
 
 import type { TrainingCurves } from '../agents/curves.ts';
-import type { PqnResult } from '../agents/pqn.ts';
+import type { PqnResult, QNetCheckpoint } from '../agents/pqn.ts';
+import { trackPoints } from '../agents/pqn-config.ts';
 import { trainPqn } from '../agents/pqn.ts';
 import type { QNetWeights } from '../agents/q-network.ts';
 import type { ContinuousEnvName } from '../envs/continuous-tasks.ts';
@@ -33,6 +34,8 @@ export interface ContinuousPqnArtifact {
   readonly envSteps: number;
   readonly gradSteps: number;
   readonly wallMs: number;
+  /** `--track n`: the n − 1 checkpoints before the final weights, in training order. */
+  readonly checkpoints?: readonly QNetCheckpoint[];
 }
 
 export function goalLabel(experiment: ContinuousEnvName, family: string, index: number): string {
@@ -52,9 +55,11 @@ export async function runContinuousPqnTask(tf: TF, task: ContinuousPqnTask, onPr
     gamma: cfg.gamma,
     config: cfg.pqn,
     seed: task.seed,
+    ...(cfg.track !== undefined ? { checkpointUpdates: trackPoints(cfg.pqn, cfg.track).slice(0, -1).map((p) => p.update) } : {}),
   }, onProgress);
   return {
     kind: 'continuous-pqn', seedIndex: task.seedIndex, shardIndex: task.shardIndex, goalIndices: task.goalIndices,
     weights: res.weights, curves: res.curves, envSteps: res.envSteps, gradSteps: res.gradSteps, wallMs: performance.now() - t0,
+    ...(res.checkpoints ? { checkpoints: res.checkpoints } : {}),
   };
 }
