@@ -66,6 +66,7 @@ export async function loadCheckpoint(dir: string, experiment: string, goalFamily
 export async function runFromCheckpoint(spec: JobSpec, dir: string, opts: { threads?: number; hooks?: RunHooks }): Promise<JobOutcome> {
   if (spec.experiment === 'fourrooms') throw new ConfigError('q-checkpoint', 'applies to mountaincar and reacher only');
   const base = continuousConfigOf(spec);
+  if (base.track !== undefined) throw new ConfigError('track', 'does not apply with --q-checkpoint: saved agents keep only their final weights');
   const seeds = await loadCheckpoint(dir, spec.experiment, base.goalFamily);
   const config: ContinuousConfig = { ...base, agent: 'pqn', seeds: seeds.length, pqn: base.pqn };
   const t0 = performance.now();

@@ -22,6 +22,7 @@ import type { JobOptions } from './run-options.ts';
 import { addJobOptions, specFromOptions } from './run-options.ts';
 import { registerServiceCommands } from './serve.ts';
 import { registerSweepCommands } from './sweep/cli.ts';
+import { describeError } from './shutdown.ts';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -110,7 +111,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`plearn: error: ${nats}\n`);
       return EXIT_FAILURE;
     }
-    process.stderr.write(`plearn: failed: ${(e as Error).stack ?? String(e)}\n`);
+    const stack = e instanceof Error && e.message.trim() !== '' ? e.stack : undefined;
+    process.stderr.write(`plearn: failed: ${stack ?? describeError(e)}\n`);
     return EXIT_FAILURE;
   }
 }

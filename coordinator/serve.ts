@@ -16,8 +16,10 @@ import { handleApi } from './api.ts';
 import { logLevelOption } from './cli-common.ts';
 import { Coordinator, FIT_PLACEMENTS } from './engine.ts';
 import { addNatsOptions, openNats } from './nats-cli.ts';
-import type { NatsFlags } from './nats-cli.ts';
+import type { NatsFlags, OpenNats } from './nats-cli.ts';
 import { registerService } from './nats/services.ts';
+import type { ShutdownStep } from './shutdown.ts';
+import { deadlineOf, shutDown } from './shutdown.ts';
 import { SweepScheduler } from './sweep/scheduler.ts';
 
 interface ServiceFlags extends NatsFlags {
@@ -32,13 +34,44 @@ interface WorkerFlags extends ServiceFlags {
   id?: string; drainTimeoutMs: string;
 }
 
-/** Resolve on the first SIGTERM or SIGINT. */
+/** Resolve on the first SIGTERM or SIGINT; a second one ends the process at once. */
 function untilSignal(log: Logger): Promise<string> {
   return new Promise((resolve) => {
-    const on = (sig: string) => { log.info({ signal: sig }, 'shutting down'); resolve(sig); };
-    process.once('SIGTERM', () => on('SIGTERM'));
-    process.once('SIGINT', () => on('SIGINT'));
+    let first = true;
+    const on = (sig: string) => {
+      if (!first) {
+        log.warn({ signal: sig }, 'second signal during shutdown; exiting now');
+        process.exit(1);
+      }
+      first = false;
+      log.info({ signal: sig }, 'shutting down');
+      resolve(sig);
+    };
+    process.on('SIGTERM', () => on('SIGTERM'));
+    process.on('SIGINT', () => on('SIGINT'));
   });
+}
+
+/** Stop the health server without waiting for idle keep-alive connections (a probe holds one open). */
+function closeHealth(health: { close(cb?: () => void): unknown; closeAllConnections(): void }): Promise<void> {
+  return new Promise((resolve) => {
+    health.close(() => resolve());
+    health.closeAllConnections();
+  });
+}
+
+/** Drain the connection if the server answers; otherwise drop it (a drain would wait for a server that is gone). */
+function closeNats(nats: OpenNats): ShutdownStep[] {
+  const gone = () => (nats.nc.isClosed() ? undefined : 'the NATS server did not answer; the connection is dropped without draining');
+  return [
+    { name: 'drain the NATS connection', run: () => nats.close(), timeoutMs: 2000, hint: gone },
+    { name: 'drop the NATS connection', run: () => (nats.nc.isClosed() ? undefined : nats.nc.close()), timeoutMs: 500 },
+  ];
+}
+
+/** Exit with `code` once the shutdown is done: the NATS client's reconnect timers would otherwise keep a cut-off process alive. */
+function exitAfter(code: number): never {
+  process.exit(code);
 }
 
 async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
@@ -68,13 +101,14 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   log.info({ nats: nats.transport.describe, threads, fitsOn, healthPort: health.boundPort, ...setup }, 'coordinator ready');
   await untilSignal(log);
   up = false;
-  await service.stop();
-  await sweeps.stop();
-  await coordinator.stop();
-  await pool.close();
-  await nats.close();
-  health.close();
-  return 0;
+  const steps: ShutdownStep[] = [
+    { name: 'stop the API service', run: () => service.stop(), timeoutMs: 2000 },
+    { name: 'stop scheduling', run: async () => { await sweeps.stop(); await coordinator.stop(); }, timeoutMs: 1000 },
+    { name: 'close the fit pool', run: () => pool.close(), timeoutMs: 3000 },
+    ...closeNats(nats),
+    { name: 'close the health server', run: () => closeHealth(health), timeoutMs: 1000 },
+  ];
+  return exitAfter(await shutDown(log, steps, deadlineOf(steps)));
 }
 
 /**
@@ -111,13 +145,21 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
   worker.start();
   log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort }, 'worker ready');
   await untilSignal(log);
-  const released = await worker.drain(drainMs);
-  log.info({ released }, released > 0 ? 'drain timed out; tasks handed back' : 'drained');
-  await service.stop();
-  await pool.close();
-  await nats.close();
-  health.close();
-  return 0;
+  const steps: ShutdownStep[] = [
+    {
+      name: 'drain the held tasks',
+      run: async () => {
+        const released = await worker.drain(drainMs);
+        log.info({ released }, released > 0 ? 'drain timed out; tasks handed back' : 'drained');
+      },
+      timeoutMs: drainMs + 2000,
+    },
+    { name: 'stop the worker service', run: () => service.stop(), timeoutMs: 2000 },
+    { name: 'close the task pool', run: () => pool.close(), timeoutMs: 3000 },
+    ...closeNats(nats),
+    { name: 'close the health server', run: () => closeHealth(health), timeoutMs: 1000 },
+  ];
+  return exitAfter(await shutDown(log, steps, deadlineOf(steps)));
 }
 
 export function registerServiceCommands(program: Command): void {

@@ -68,7 +68,7 @@ const BAD: readonly (readonly [string, string, RegExp])[] = [
     /^t\.yaml line 7: axes\.goals: goals is also set in base/],
   ['seeds in base', `${HEAD}base:\n  seeds: 3\n${TAIL}`, /^t\.yaml line 5: base\.seeds: seeds is set once, at the top level/],
   ['seeds as an axis', `${HEAD}axes:\n  seeds: [1, 2]\n${TAIL}`, /^t\.yaml line 5: axes\.seeds: seeds is set once, at the top level/],
-  ['an unknown top-level key', `${HEAD}track: 4\n${TAIL}`, /^t\.yaml line 4: track: unknown key; allowed: name, experiment, seeds, base, axes, metrics, correlate$/],
+  ['an unknown top-level key', `${HEAD}tracks: 4\n${TAIL}`, /^t\.yaml line 4: tracks: unknown key; allowed: name, experiment, seeds, track, base, axes, metrics, correlate$/],
   ['an option at the top level', `${HEAD}goals: 4\n${TAIL}`, /^t\.yaml line 4: goals: unknown key; .*\(options go under base or axes\)$/],
   ['more cells than the limit', 'name: t\nexperiment: reacher\naxes:\n  fit-steps: {from: 1, to: 1000, count: 101}\n'
     + '  eval-states: {from: 100, to: 100000, count: 100}\nmetrics: [wm-nmse]\n',
@@ -203,8 +203,9 @@ const SHIPPED: readonly { file: string; cells: number; tasks: number; fits: numb
   // goal-family × goals-per-agent {1, 2, 4}: 4 + 2 + 1 agents per seed.
   { file: 'sweeps/mountaincar-goals.yaml', cells: 6, tasks: 2 * 3 * (4 + 2 + 1), fits: 6 * 3, seeds: 3 },
   // 6 depths × 7 widths, one PQN agent (all four goals) per seed.
-  { file: 'sweeps/reacher-arch.yaml', cells: 42, tasks: 42 * 10, fits: 42 * 10, seeds: 10 },
-  { file: 'sweeps/reacher-arch-quick.yaml', cells: 6, tasks: 6 * 2, fits: 6 * 2, seeds: 2 },
+  // track: 4 — each seed's own fit and three along training.
+  { file: 'sweeps/reacher-arch.yaml', cells: 42, tasks: 42 * 10, fits: 42 * 10 * 4, seeds: 10 },
+  { file: 'sweeps/reacher-arch-quick.yaml', cells: 6, tasks: 6 * 2, fits: 6 * 2 * 4, seeds: 2 },
 ];
 
 for (const s of SHIPPED) {
@@ -229,6 +230,20 @@ test('the shipped specs say what they claim', async () => {
   assert.equal(arch.spec.base.preset, 'paper');
   assert.equal(arch.cells[41].options['q-hidden'], Array(6).fill('2048').join(','));
   assert.equal(arch.cells[0].options['q-hidden'], '32');
+  assert.equal(arch.cells[0].options.track, '4', 'top-level track: 4 is every cell\'s --track 4');
+});
+
+test('track: the top-level key, or an option in base or axes; refused where it cannot apply', async () => {
+  const mc = 'name: t\nexperiment: mountaincar\nseeds: 1\nmetrics: [wm-nmse]\n';
+  const top = await parseSweepText(`${mc}track: 3\n`, 't.yaml');
+  const inBase = await parseSweepText(`${mc}base:\n  track: 3\n`, 't.yaml');
+  assert.equal(top.cells[0].id, inBase.cells[0].id, 'the same job either way');
+  const untracked = await parseSweepText(`${mc}base:\n  track: 1\n`, 't.yaml');
+  const plain = await parseSweepText(mc, 't.yaml');
+  assert.equal(untracked.cells[0].id, plain.cells[0].id, 'track 1 is no tracking: the same cell as before tracking existed');
+  assert.match((await refused(`${mc}track: 3\nbase:\n  track: 2\n`)).message, /^t\.yaml line 5: track: also set in base/);
+  assert.match((await refused('name: t\nexperiment: fourrooms\nmetrics: [wm-mse]\ntrack: 2\n')).message, /^t\.yaml line 4: track: .*does not apply to fourrooms/);
+  assert.match((await refused(`${mc}track: 40\n`)).message, /track: .*out of range \[1, 16\]/);
 });
 
 test('describeCells: the dry-run table and JSON', async () => {

@@ -18,6 +18,7 @@ import { trackingPictures } from '../pictures/sweep/tracking.ts';
 import type { TrackRow } from '../../shared/sweeps/tracking.ts';
 import { trackingCsv, trackingRowsOf } from '../../shared/sweeps/tracking.ts';
 import { sweepReportHtml } from './report.ts';
+import { KeyedLock } from '../keyed-lock.ts';
 
 /** PNGs at twice the SVG's size, as the run pictures are, so text stays legible zoomed in. */
 const PNG_SCALE = 2;
@@ -67,17 +68,8 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
   await rename(tmp, path);
 }
 
-const queues = new Map<string, Promise<unknown>>();
-
-/** Run `job` after every earlier job queued for `dir` has settled. */
-function serialised<T>(dir: string, job: () => Promise<T>): Promise<T> {
-  const prev = queues.get(dir) ?? Promise.resolve();
-  const next = prev.then(job, job);
-  const tail = next.catch(() => undefined);
-  queues.set(dir, tail);
-  void tail.then(() => { if (queues.get(dir) === tail) queues.delete(dir); });
-  return next;
-}
+/** Writes to one folder queue up in call order. */
+const folders = new KeyedLock();
 
 /**
  * Write cells.csv, pictures/*.svg|png and report.html under `dir`; cells without a
@@ -85,7 +77,7 @@ function serialised<T>(dir: string, job: () => Promise<T>): Promise<T> {
  */
 export function writeSweepReport(dir: string, spec: SweepSpec, specText: string, cells: readonly SweepCell[],
   results: ReadonlyMap<string, JobResult>, opts: SweepReportOptions = {}): Promise<{ files: string[] }> {
-  return serialised(dir, async () => {
+  return folders.run(dir, async () => {
     const files = sweepReportFiles(spec, specText, cells, results, opts);
     await mkdir(join(dir, 'pictures'), { recursive: true });
     for (const [rel, data] of files) await writeAtomic(join(dir, rel), data);
