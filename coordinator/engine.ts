@@ -1,8 +1,9 @@
 // The coordinator's job logic over the transport interfaces: accept a job, cut it
 // into agent tasks, follow them to completion through the state store, start each
 // fit unit once its agents are done — in the coordinator's own pool, or as a task
-// on the queue that any worker can take (`fitsOn`) — and store the result. Every decision is re-derivable from the state store, so a restarted
-// coordinator (reconcile) picks each job up where the last one stopped.
+// on the queue that any worker can take (`fitsOn`) — and store the result. Every
+// decision is re-derivable from the state store, so a restarted coordinator
+// (reconcile) picks each job up where the last one stopped.
 
 import type { Logger } from 'pino';
 import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
@@ -21,6 +22,7 @@ import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
 import { newJobId } from './ids.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { jobView, listJobs } from './job-views.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
 
 interface LiveJob {
@@ -46,9 +48,11 @@ export interface CoordinatorOptions {
   reconcileMs?: number;
 }
 
+/** The reason given to a task dead-lettered because its max-deliveries notice never came. */
+export const LOST_NOTICE = 'max deliveries (advisory lost)';
+
 export type FitPlacement = 'coordinator' | 'workers';
 export const FIT_PLACEMENTS: readonly FitPlacement[] = ['coordinator', 'workers'];
-
 
 export class Coordinator {
   private readonly jobs = new Map<string, LiveJob>();
@@ -111,37 +115,11 @@ export class Coordinator {
   }
 
   async get(id: string): Promise<JobView> {
-    const record = await this.readJob(id);
-    const counts = { total: record.tasks, queued: 0, running: 0, retrying: 0, done: 0, failed: 0 };
-    const pending: JobView['pending'] = [];
-    for (const key of await this.t.state.keys(`task.${id}`)) {
-      // Fits a worker ran keep a task record too; they are counted under fits.
-      if (key.slice(`task.${id}.`.length).startsWith('fit-')) continue;
-      const r = await this.readTask(key);
-      if (!r) continue;
-      counts[r.status]++;
-      if (r.status !== 'done' && pending.length < 100) {
-        pending.push({ taskId: key.slice(`task.${id}.`.length), status: r.status, worker: r.worker, attempts: r.attempts, error: r.error });
-      }
-    }
-    const fitsDone = (await this.t.state.keys(`fit.${id}`)).length;
-    return {
-      id, experiment: record.spec.experiment, status: record.status, createdAt: record.createdAt, updatedAt: record.updatedAt,
-      error: record.error, failed: record.failed ?? [], tasks: counts, fits: { total: record.fits, done: fitsDone }, pending,
-      wallMs: record.wallMs,
-    };
+    return jobView(this.t.state, await this.readJob(id));
   }
 
   async list(status: JobStatus | undefined, limit: number): Promise<Omit<JobRecord, 'spec'>[]> {
-    const out: Omit<JobRecord, 'spec'>[] = [];
-    for (const key of await this.t.state.keys('job')) {
-      const v = await this.t.state.get(key);
-      if (!v) continue;
-      const { spec: _spec, ...rest } = decodeJson(v.value) as JobRecord;
-      if (status === undefined || rest.status === status) out.push(rest);
-    }
-    out.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    return out.slice(0, limit);
+    return listJobs(this.t.state, status, limit);
   }
 
   async cancel(id: string): Promise<{ id: string; status: JobStatus; purged: number }> {
@@ -232,7 +210,13 @@ export class Coordinator {
         live.record = record;
         for (const t of live.plan.tasks) {
           if (live.done.has(t.taskId)) continue;
-          if ((await this.readTask(taskKey(id, t.taskId)))?.status === 'done') live.done.add(t.taskId);
+          const r = await this.readTask(taskKey(id, t.taskId));
+          if (r?.status === 'done') live.done.add(t.taskId);
+          else if (r) await this.deadLetterIfLost(id, t.taskId, r);
+        }
+        for (const fitId of live.fitsRunning) {
+          const r = await this.readTask(taskKey(id, fitId));
+          if (r && r.status !== 'done') await this.deadLetterIfLost(id, fitId, r);
         }
         for (const f of live.plan.fits) {
           if (!live.fitsDone.has(f.fitId) && (await this.t.state.get(fitKey(id, f.fitId)))) live.fitsDone.add(f.fitId);
@@ -327,7 +311,8 @@ export class Coordinator {
   private async onDeadLetter(l: DeadLetter): Promise<void> {
     await this.locked(l.jobId, async () => {
       const prev = await this.readTask(taskKey(l.jobId, l.taskId));
-      const error = prev?.error ?? 'no error recorded (the worker holding it was lost each time)';
+      const last = prev?.error ?? 'no error recorded (the worker holding it was lost each time)';
+      const error = l.reason === LOST_NOTICE ? `${LOST_NOTICE}; last error: ${last}` : last;
       const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };
       await this.t.state.put(taskKey(l.jobId, l.taskId), encodeJson(rec));
       const v = await this.t.state.get(jobKey(l.jobId));
@@ -338,6 +323,20 @@ export class Coordinator {
       this.opts.log.error({ job: l.jobId, task: l.taskId, deliveries: l.deliveries, error }, 'task dead-lettered');
       await this.setStatus(l.jobId, record, 'failed', { failed, error: `task ${l.taskId} failed after ${l.deliveries} deliveries: ${error}` });
     });
+  }
+
+  /**
+   * A task on its last delivery untouched for two leases (a running worker refreshes
+   * its record every half lease) will never run again, yet its dead letter never came
+   * (the coordinator was down at that moment): dead-letter it now. Under the job's lock.
+   */
+  private async deadLetterIfLost(jobId: string, taskId: string, r: TaskRecord): Promise<void> {
+    const q = this.t.queue;
+    if ((r.status !== 'running' && r.status !== 'retrying') || r.attempts < q.maxDeliveries) return;
+    if (Date.now() - Date.parse(r.updatedAt) <= 2 * q.leaseMs) return;
+    this.opts.log.warn({ job: jobId, task: taskId, attempts: r.attempts, since: r.updatedAt }, 'dead letter never came; dead-lettering now');
+    const queued = await q.abandon(jobId, taskId, r.attempts, LOST_NOTICE);
+    if (!queued) void this.onDeadLetter({ jobId, taskId, data: new Uint8Array(0), deliveries: r.attempts, reason: LOST_NOTICE });
   }
 
   private async failJob(id: string, error: string): Promise<void> {
@@ -352,10 +351,7 @@ export class Coordinator {
 
   // ---- helpers -----------------------------------------------------------
 
-  /**
-   * A store operation that may meet a server restart or a leader election: retried
-   * for up to ~30 s before it counts as a failure of the job.
-   */
+  /** A store operation that may meet a server restart or leader election: retried ~30 s before it fails the job. */
   private async io<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {

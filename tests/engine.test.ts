@@ -219,6 +219,45 @@ describe('job engine (in-process transport)', () => {
     await second.stop();
   });
 
+  test('a dead letter whose notice is lost is dead-lettered by reconcile; a task still running on its last delivery is not', { timeout: 60_000 }, async () => {
+    const t = createInProcessTransport({ leaseMs: 300, maxDeliveries: 2 });
+    // The coordinator's view of the queue loses every max-deliveries notice, as when it was down at that moment.
+    const lossy: Transport = {
+      ...t,
+      queue: {
+        leaseMs: t.queue.leaseMs, maxDeliveries: t.queue.maxDeliveries,
+        enqueue: (j, k, d) => t.queue.enqueue(j, k, d), purge: (j) => t.queue.purge(j), next: (ms) => t.queue.next(ms),
+        abandon: (j, k, n, r) => t.queue.abandon(j, k, n, r),
+        onDeadLetter: (h) => t.queue.onDeadLetter((l) => { if (l.reason !== 'max deliveries') h(l); }),
+      },
+    };
+    const poison = sabotaged(pool, (task) => (task.kind === 'tabular-agent' && task.shardIndex === 1 ? 'fail' : 'ok'));
+    const coordinator = new Coordinator({ transport: lossy, pool, log, reconcileMs: 100 });
+    await coordinator.start();
+    const worker = new Worker({ transport: t, pool: poison, id: 'w', slots: 2, log, pollMs: 20 });
+    worker.start();
+    const { id } = await coordinator.submit({ experiment: 'fourrooms', options: { agent: 'oracle', goals: 2, goalsPerAgent: 1 } });
+    const rec = await coordinator.waitFor(id);
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.error ?? '', /a-0-1 failed after 2 deliveries: max deliveries \(advisory lost\); last error: deliberate failure/);
+
+    // One delivery only, and a task that takes six leases: its worker keeps its record fresh, so nothing is abandoned.
+    const t2 = createInProcessTransport({ leaseMs: 300, maxDeliveries: 1 });
+    const slow: TaskPool = {
+      threads: pool.threads, close: async () => undefined,
+      run: async (task, progress) => { await new Promise((r) => setTimeout(r, 1800)); return pool.run(task, progress); },
+    };
+    const c2 = new Coordinator({ transport: t2, pool, log, reconcileMs: 100 });
+    await c2.start();
+    const w2 = new Worker({ transport: t2, pool: slow, id: 'w2', slots: 1, log, pollMs: 20 });
+    w2.start();
+    const job2 = await c2.submit({ experiment: 'fourrooms', options: { agent: 'oracle', goals: 1 } });
+    const rec2 = await c2.waitFor(job2.id);
+    assert.equal(rec2.status, 'completed', rec2.error);
+    await Promise.all([worker.drain(0), w2.drain(0)]);
+    await Promise.all([coordinator.stop(), c2.stop()]);
+  });
+
   test('malformed fit tasks are dead-lettered at once', async () => {
     const transport = createInProcessTransport({ maxDeliveries: 5 });
     const c = await cluster(transport, pool);

@@ -74,6 +74,16 @@ function contract(label: string, make: () => Promise<{ t: Transport; close(): Pr
       assert.deepEqual([dead[0].jobId, dead[0].taskId, new TextDecoder().decode(dead[0].data), dead[0].deliveries], ['j3', 'poison', 'p', MAX_DELIVERIES]);
     });
 
+    test('abandon takes a queued task off as a dead letter with its reason; an absent one is false', async () => {
+      dead.length = 0;
+      await t.queue.enqueue('j6', 'lost', enc.encode('l'));
+      assert.equal(await t.queue.abandon('j6', 'lost', MAX_DELIVERIES, 'max deliveries (advisory lost)'), true);
+      assert.equal(await t.queue.next(1000), null, 'gone from the queue');
+      for (let i = 0; i < 50 && dead.length === 0; i++) await sleep(100);
+      assert.deepEqual(dead.map((l) => [l.jobId, l.taskId, l.deliveries, l.reason]), [['j6', 'lost', MAX_DELIVERIES, 'max deliveries (advisory lost)']]);
+      assert.equal(await t.queue.abandon('j6', 'never-queued', 1, 'x'), false);
+    });
+
     test('term dead-letters at once', async () => {
       dead.length = 0;
       await t.queue.enqueue('j4', 'bad', enc.encode('b'));

@@ -154,7 +154,7 @@ export class Worker {
     // Claim the record only if nobody wrote it since we read it: a stale 'running' must
     // never overwrite another holder's 'done' (a restarted coordinator would wait forever).
     const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
-    const claimed = prev
+    let claimed = prev
       ? await t.state.update(key, encodeJson(running), prev.revision)
       : await t.state.create(key, encodeJson(running));
     if (claimed === null) {
@@ -164,6 +164,8 @@ export class Worker {
         await d.ack();
         return;
       }
+      // Usually the coordinator's 'queued' landing after our read: claim over it once more.
+      claimed = now ? await t.state.update(key, encodeJson(running), now.revision) : await t.state.create(key, encodeJson(running));
     }
     const cur: CurrentTask = {
       jobId: env.jobId, taskId: env.taskId, kind: 'fit' in env ? 'fit' : env.task.kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
@@ -171,6 +173,16 @@ export class Worker {
     this.current.set(key, cur);
     this.held.set(key, d);
     const beat = setInterval(() => d.working(), Math.max(200, Math.floor(t.queue.leaseMs / 3)));
+    // The record too, every half lease: it is how the coordinator tells a task still
+    // running on its last delivery from one whose dead letter was lost. Compare-and-set,
+    // so it stops the moment anyone else (a later holder, our own 'done') writes.
+    let rev = claimed;
+    const touch = setInterval(() => {
+      if (rev === null) return;
+      const at = rev;
+      void t.state.update(key, encodeJson({ ...running, updatedAt: nowIso() }), at)
+        .then((r) => { rev = rev === at ? r : rev; }, () => undefined);
+    }, Math.max(250, Math.floor(t.queue.leaseMs / 2)));
     const t0 = performance.now();
     let lastEvent = 0;
     const progress = (done: number, total: number) => {
@@ -207,6 +219,7 @@ export class Worker {
       d.nak(Math.min(30_000, 500 * 2 ** (d.deliveryCount - 1)));
     } finally {
       clearInterval(beat);
+      clearInterval(touch);
       this.current.delete(key);
       this.held.delete(key);
       this.busyMs += performance.now() - t0;

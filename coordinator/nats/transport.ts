@@ -119,8 +119,9 @@ class NatsQueue implements TaskQueue {
             const ids = idsOf(m.subject, 'plearn.dlq.');
             if (ids) {
               const deliveries = Number(m.headers?.get(DELIVERIES_HEADER) ?? '0');
+              const reason = m.headers?.get(REASON_HEADER) || undefined;
               try {
-                handler({ ...ids, data: m.data, deliveries });
+                handler({ ...ids, data: m.data, deliveries, ...(reason ? { reason } : {}) });
               } catch {
                 // The handler's failure is its own; the letter stays in the stream either way.
               }
@@ -137,6 +138,16 @@ class NatsQueue implements TaskQueue {
       stopped = true;
       advisory.unsubscribe();
     };
+  }
+
+  async abandon(jobId: string, taskId: string, deliveries: number, reason: string): Promise<boolean> {
+    const stored = await this.jsm.streams.getMessage(TASK_STREAM, { last_by_subj: taskSubject(jobId, taskId) }).catch(() => null);
+    if (!stored) return false;
+    const h = headers();
+    h.set(DELIVERIES_HEADER, String(deliveries));
+    h.set(REASON_HEADER, reason.slice(0, 500));
+    await this.js.publish(dlqSubject(jobId, taskId), stored.data, { headers: h, msgID: `lost.${stored.seq}` });
+    return this.jsm.streams.deleteMessage(TASK_STREAM, stored.seq).catch(() => false);
   }
 
   private async moveToDlq(adv: { stream_seq: number; deliveries: number }): Promise<void> {

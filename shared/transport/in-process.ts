@@ -58,6 +58,20 @@ class MemoryQueue implements TaskQueue {
     });
   }
 
+  async abandon(jobId: string, taskId: string, deliveries: number, reason: string): Promise<boolean> {
+    const key = keyOf(jobId, taskId);
+    let item = this.held.get(key);
+    if (item) this.settle(item);
+    else {
+      const i = this.ready.findIndex((it) => it.jobId === jobId && it.taskId === taskId);
+      if (i >= 0) item = this.ready.splice(i, 1)[0];
+    }
+    if (!item) return false;
+    item.deliveries = Math.max(item.deliveries, deliveries);
+    this.dead(item, reason);
+    return true;
+  }
+
   onDeadLetter(handler: (letter: DeadLetter) => void): () => void {
     this.deadHandlers.add(handler);
     return () => this.deadHandlers.delete(handler);
@@ -96,7 +110,7 @@ class MemoryQueue implements TaskQueue {
       working: () => { if (current()) arm(); },
       ack: async () => { if (current()) this.settle(item); },
       nak: (delayMs = 0) => { if (current()) this.release(item, delayMs); },
-      term: () => { if (current()) { this.settle(item); this.dead(item); } },
+      term: (reason) => { if (current()) { this.settle(item); this.dead(item, reason); } },
     };
   }
 
@@ -109,15 +123,15 @@ class MemoryQueue implements TaskQueue {
   private release(item: Item, delayMs: number): void {
     this.settle(item);
     if (item.deliveries >= this.maxDeliveries) {
-      this.dead(item);
+      this.dead(item, 'max deliveries');
       return;
     }
     if (delayMs > 0) setTimeout(() => this.offer(item), delayMs).unref?.();
     else this.offer(item);
   }
 
-  private dead(item: Item): void {
-    const letter: DeadLetter = { jobId: item.jobId, taskId: item.taskId, data: item.data, deliveries: item.deliveries };
+  private dead(item: Item, reason: string): void {
+    const letter: DeadLetter = { jobId: item.jobId, taskId: item.taskId, data: item.data, deliveries: item.deliveries, reason };
     for (const h of this.deadHandlers) h(letter);
   }
 }

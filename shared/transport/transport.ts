@@ -26,6 +26,8 @@ export interface DeadLetter {
   readonly taskId: string;
   readonly data: Uint8Array;
   readonly deliveries: number;
+  /** Why it was dead-lettered, where the queue knows: "max deliveries", "malformed task: …", an abandon's reason. */
+  readonly reason?: string;
 }
 
 export interface TaskQueue {
@@ -41,6 +43,13 @@ export interface TaskQueue {
   next(waitMs: number): Promise<Delivery | null>;
   /** Be told (once per task) about tasks that exhausted their deliveries. */
   onDeadLetter(handler: (letter: DeadLetter) => void): () => void;
+  /**
+   * Dead-letter a task that will never be delivered again but whose dead letter
+   * never came (the coordinator's rule for a lost max-deliveries notice): off the
+   * queue, into the dead letters with `reason`, and to the onDeadLetter handlers
+   * as any letter. True when the task was still queued.
+   */
+  abandon(jobId: string, taskId: string, deliveries: number, reason: string): Promise<boolean>;
 }
 
 export interface StoredValue {
