@@ -216,7 +216,7 @@ describe('roles on a nats-server with deploy/nats-server.conf', { skip: missing 
     const jobs = await plearnEnv(['jobs', '--json', '--nats', url(), ...loginFlags(roles.submitter)],
       loginEnv({ user: roles.submitter.user, password: 'stale-password' }));
     assert.equal(jobs.code, 0, jobs.stderr);
-    const [job] = JSON.parse(jobs.stdout) as { id: string; status: string; tasks: number }[];
+    const [job] = JSON.parse(jobs.stdout) as { id: string; status: string; tasks: number; fits: number }[];
     assert.equal(job.status, 'completed');
     const res = await plearnEnv(['results', job.id, '--json', '--nats', url()], loginEnv(roles.submitter));
     assert.equal(res.code, 0, res.stderr);
@@ -226,7 +226,8 @@ describe('roles on a nats-server with deploy/nats-server.conf', { skip: missing 
     assert.equal(ws.code, 0, ws.stderr);
     assert.deepEqual((JSON.parse(ws.stdout) as { id: string }[]).map((w) => w.id).sort(), ['wNkey', 'wPass']);
     const done = (JSON.parse(ws.stdout) as { completed: number }[]).reduce((n, w) => n + w.completed, 0);
-    assert.equal(done, job.tasks, 'every agent task ran on the two workers');
+    // The coordinator hands fits to the workers (its default --fits-on workers): worker-role credentials suffice for both.
+    assert.equal(done, job.tasks + job.fits, 'every agent task and fit ran on the two workers');
   });
 
   test('each role reaches only its own subjects', async () => {

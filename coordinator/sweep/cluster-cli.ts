@@ -11,7 +11,7 @@ import type { JobResult } from '../../shared/experiments/jobs.ts';
 import { decodeJson } from '../../shared/protocol/codec.ts';
 import type { SweepRecord, SweepSubmitted, SweepView } from '../../shared/protocol/records.ts';
 import { resultBlob } from '../../shared/protocol/subjects.ts';
-import { describeValues } from '../../shared/sweeps/cells.ts';
+import { describeCells, describeValues } from '../../shared/sweeps/cells.ts';
 import { MAX_SWEEP_PAGE } from '../../shared/protocol/limits.ts';
 import { intIn } from '../../shared/util/validate.ts';
 import { logLevelOption } from '../cli-common.ts';
@@ -147,9 +147,15 @@ export function registerSweepClusterCommands(sweep: Command): void {
     .option('--max-active-cells <n>', 'cells of this sweep running at once (1–1024)', '4')
     .option('--watch', 'follow progress on stderr, then print the results as `plearn sweep run` does')
     .option('--out <dir>', 'with --watch: write sweep.json, cells.csv, cells/<id>/result.json, pictures/ and report.html here')
-    .action(async (file: string, flags: ClientFlags & { maxActiveCells: string; watch?: boolean; out?: string }) => {
+    .option('--dry-run', 'check the spec and print its cells and their work; send nothing')
+    .action(async (file: string, flags: ClientFlags & { maxActiveCells: string; watch?: boolean; out?: string; dryRun?: boolean }) => {
       const maxActiveCells = intIn('max-active-cells', flags.maxActiveCells, 1, 1024);
-      const { text, cells } = await loadSweepFile(file);
+      const { spec, text, cells, work } = await loadSweepFile(file);
+      if (flags.dryRun) {
+        const plan = describeCells(spec, cells, work);
+        out(flags.json ? JSON.stringify(plan.json, null, 2) : plan.text);
+        return;
+      }
       const layouts = await layoutsOf(cells);
       process.exitCode = await withClient(flags, async (n) => {
         const sub = await callApi<SweepSubmitted>(n.nc, 'sweep-submit', { text, source: file, layouts, maxActiveCells }, Number(flags.timeoutMs));
