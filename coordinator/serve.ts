@@ -31,7 +31,7 @@ interface CoordinatorFlags extends ServiceFlags {
 }
 
 interface WorkerFlags extends ServiceFlags {
-  id?: string; drainTimeoutMs: string;
+  id?: string; drainTimeoutMs: string; taskTimeoutMs?: string; taskHeapMb?: string;
 }
 
 /** Resolve on the first SIGTERM or SIGINT; a second one ends the process at once. */
@@ -128,11 +128,13 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
   const threads = flags.threads === undefined ? defaultWorkerThreads(process.env) : intIn('threads', flags.threads, 1, 1024);
   const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
   const drainMs = intIn('drain-timeout-ms', flags.drainTimeoutMs, 0, 86_400_000);
+  const taskTimeoutMs = flags.taskTimeoutMs === undefined ? undefined : intIn('task-timeout-ms', flags.taskTimeoutMs, 1000, 604_800_000);
+  const heapMb = flags.taskHeapMb === undefined ? undefined : intIn('task-heap-mb', flags.taskHeapMb, 64, 1_048_576);
   const id = flags.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`id: ${JSON.stringify(id)} must be 1–64 of A–Z a–z 0–9 _ -`);
   const nats = await openNats(flags, `plearn-worker-${id}`, { onWait: (why) => log.warn(why) });
-  const pool = createLocalPool(threads);
-  const worker = new Worker({ transport: nats.transport, pool, id, slots: threads, log });
+  const pool = createLocalPool(threads, heapMb !== undefined ? { heapMb } : {});
+  const worker = new Worker({ transport: nats.transport, pool, id, slots: threads, log, ...(taskTimeoutMs !== undefined ? { taskTimeoutMs } : {}) });
   const service = await registerService(nats.nc, {
     name: WORKER_SERVICE, version: '0.1.0', description: 'plearn worker: trains agents from the task queue',
     metadata: { worker: id, threads: String(threads), host: hostname() },
@@ -143,7 +145,7 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
     live: () => true, ready: () => worker.ready && !nats.nc.isClosed(), detail: () => ({ id, state: worker.stats().state }),
   });
   worker.start();
-  log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort }, 'worker ready');
+  log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort, taskTimeoutMs, taskHeapMb: heapMb }, 'worker ready');
   await untilSignal(log);
   const steps: ShutdownStep[] = [
     {
@@ -181,6 +183,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--threads <n>', 'pool threads = tasks held at once (default: one per GPU in NVIDIA_VISIBLE_DEVICES or PLEARN_GPUS, else one per core)')
     .option('--id <id>', 'worker id (default: <hostname>-<pid>)')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, wait this long for held tasks before handing them back', '25000')
+    .option('--task-timeout-ms <ms>', 'stop a task still running after this long: it fails, is retried up to max deliveries, then dead-lettered (default: no deadline)')
+    .option('--task-heap-mb <mb>', 'V8 heap limit of each task thread; a thread past it is stopped and its task fails as above (default: Node\'s)')
     .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8080')
     .addOption(logLevelOption().default('info'))
     .action(async (flags: WorkerFlags) => { process.exitCode = await runWorker(flags); });

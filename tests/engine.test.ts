@@ -258,6 +258,26 @@ describe('job engine (in-process transport)', () => {
     await Promise.all([coordinator.stop(), c2.stop()]);
   });
 
+  test('a task past its deadline is stopped, retried, dead-lettered naming the deadline; the worker goes on', { timeout: 120_000 }, async () => {
+    const t = createInProcessTransport({ leaseMs: 5000, maxDeliveries: 2 });
+    const own = createLocalPool(1);
+    const coordinator = new Coordinator({ transport: t, pool, log, reconcileMs: 100 });
+    await coordinator.start();
+    const worker = new Worker({ transport: t, pool: own, id: 'w', slots: 1, log, pollMs: 20, taskTimeoutMs: 1000 });
+    worker.start();
+    // About ten seconds of Q-learning: far past the deadline.
+    const slow = await coordinator.submit({ experiment: 'fourrooms', options: { agent: 'qlearning', steps: 60_000_000, goals: 1 } });
+    const rec = await coordinator.waitFor(slow.id);
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.error ?? '', /failed after 2 deliveries: stopped after its deadline of 1000 ms \(--task-timeout-ms\)/);
+    const quick = await coordinator.submit({ experiment: 'fourrooms', options: { agent: 'oracle', goals: 1 } });
+    assert.equal((await coordinator.waitFor(quick.id)).status, 'completed', 'the same worker and pool serve the next job');
+    assert.equal(worker.stats().state, 'running');
+    await worker.drain(0);
+    await coordinator.stop();
+    await own.close();
+  });
+
   test('malformed fit tasks are dead-lettered at once', async () => {
     const transport = createInProcessTransport({ maxDeliveries: 5 });
     const c = await cluster(transport, pool);

@@ -24,6 +24,8 @@ export interface FitUnitInput {
   /** Wraps each store call (the coordinator retries through server restarts). */
   readonly io?: <T>(fn: () => Promise<T>) => Promise<T>;
   readonly progress?: (done: number, total: number) => void;
+  /** Stops the fit (a worker's task deadline). */
+  readonly signal?: AbortSignal;
 }
 
 export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number }
@@ -45,7 +47,7 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
     checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
     artifacts.push(unpackBulk(bytes) as AgentArtifact);
   }
-  const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress);
+  const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress, o.signal);
   const bytes = packBulk(out);
   await io(() => o.transport.blobs.put(fitBlob(o.jobId, unit.fitId), bytes));
   const wallMs = performance.now() - t0;

@@ -8,12 +8,21 @@ import { prepareGpuEnvironment } from '../shared/tensor/webgpu.ts';
 import type { Progress, Task, TaskOutput } from './run-task.ts';
 
 export interface TaskPool {
-  run<T extends Task>(task: T, progress?: Progress): Promise<TaskOutput<T>>;
+  /** Run a task in a thread; aborting `signal` stops it (its thread is terminated and replaced) and rejects. */
+  run<T extends Task>(task: T, progress?: Progress, signal?: AbortSignal): Promise<TaskOutput<T>>;
   readonly threads: number;
   close(): Promise<void>;
 }
 
-export function createLocalPool(threads = availableParallelism()): TaskPool {
+export interface PoolLimits {
+  /**
+   * V8 heap of each thread (MiB). A thread past it is terminated and its task fails;
+   * typed arrays live outside this heap, so the tasks' own budgets bound those.
+   */
+  readonly heapMb?: number;
+}
+
+export function createLocalPool(threads = availableParallelism(), limits: PoolLimits = {}): TaskPool {
   // Each thread's native tensor kernels (the cpu-blas backend) get a share of
   // the cores, so that concurrent fits do not oversubscribe them: with two
   // fits on two cores, one native thread each ran 1.5× faster than two each.
@@ -32,15 +41,16 @@ export function createLocalPool(threads = availableParallelism()): TaskPool {
     // threads start. Without require(esm) the require fails cleanly and piscina
     // falls back to import(), as it was written to.
     execArgv: [...process.execArgv, '--no-experimental-require-module'],
+    ...(limits.heapMb !== undefined ? { resourceLimits: { maxOldGenerationSizeMb: limits.heapMb } } : {}),
   });
   return {
     threads,
-    async run<T extends Task>(task: T, progress?: Progress): Promise<TaskOutput<T>> {
-      if (!progress) return (await pool.run({ task })) as TaskOutput<T>;
+    async run<T extends Task>(task: T, progress?: Progress, signal?: AbortSignal): Promise<TaskOutput<T>> {
+      if (!progress) return (await pool.run({ task }, { signal: signal ?? null })) as TaskOutput<T>;
       const { port1, port2 } = new MessageChannel();
       port1.on('message', (m: { done: number; total: number }) => progress(m.done, m.total));
       try {
-        return (await pool.run({ task, port: port2 }, { transferList: [port2] })) as TaskOutput<T>;
+        return (await pool.run({ task, port: port2 }, { transferList: [port2], signal: signal ?? null })) as TaskOutput<T>;
       } finally {
         port1.close();
       }

@@ -29,6 +29,8 @@ export interface WorkerOptions {
   log: Logger;
   /** How long one pull waits for a task before checking for shutdown (ms). */
   pollMs?: number;
+  /** A task still running after this long is stopped and fails (its delivery is retried, then dead-lettered); default: none. */
+  taskTimeoutMs?: number;
 }
 
 export interface CurrentTask { jobId: string; taskId: string; kind: string; startedAt: string; attempt: number; done: number; total: number }
@@ -195,8 +197,11 @@ export class Worker {
         ? { type: 'fit-progress', jobId: env.jobId, fitId: env.taskId, done, total }
         : { type: 'task-progress', jobId: env.jobId, taskId: env.taskId, done, total, worker: this.o.id });
     };
+    const deadline = new AbortController();
+    const limit = this.o.taskTimeoutMs;
+    const timer = limit !== undefined ? setTimeout(() => deadline.abort(), limit) : undefined;
     try {
-      const bytes = 'fit' in env ? await this.fit(env, jobRecord, progress) : await this.train(env, progress);
+      const bytes = 'fit' in env ? await this.fit(env, jobRecord, progress, deadline.signal) : await this.train(env, progress, deadline.signal);
       const wallMs = performance.now() - t0;
       const done: TaskRecord = {
         status: 'done', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), wallMs, artifactBytes: bytes,
@@ -210,7 +215,9 @@ export class Worker {
         : { type: 'task-done', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, wallMs });
       log.info({ job: env.jobId, task: env.taskId, ms: Math.round(wallMs), bytes }, 'task done');
     } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
+      const error = deadline.signal.aborted
+        ? `stopped after its deadline of ${limit} ms (--task-timeout-ms); the worker goes on`
+        : e instanceof Error ? e.message : String(e);
       this.failed++;
       const rec: TaskRecord = { status: 'retrying', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), error };
       await t.state.put(key, encodeJson(rec)).catch(() => undefined);
@@ -218,6 +225,7 @@ export class Worker {
       log.warn({ job: env.jobId, task: env.taskId, attempt: d.deliveryCount, error }, 'task failed; handing it back');
       d.nak(Math.min(30_000, 500 * 2 ** (d.deliveryCount - 1)));
     } finally {
+      clearTimeout(timer);
       clearInterval(beat);
       clearInterval(touch);
       this.current.delete(key);
@@ -227,8 +235,8 @@ export class Worker {
   }
 
   /** An agent task: train, store the artifact; returns its size. */
-  private async train(env: AgentEnvelope, progress: (done: number, total: number) => void): Promise<number> {
-    const out = await this.o.pool.run(env.task, progress);
+  private async train(env: AgentEnvelope, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<number> {
+    const out = await this.o.pool.run(env.task, progress, signal);
     const bytes = packBulk(out);
     checkArtifactSize(bytes.byteLength, `artifact of ${env.taskId}`);
     await this.o.transport.blobs.put(artifactBlob(env.jobId, env.taskId), bytes);
@@ -236,9 +244,9 @@ export class Worker {
   }
 
   /** A fit task: the job's spec comes from its record, checked as a submission would be; returns the output's size. */
-  private async fit(env: FitEnvelope, job: JobRecord, progress: (done: number, total: number) => void): Promise<number> {
+  private async fit(env: FitEnvelope, job: JobRecord, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<number> {
     const spec = checkedJobSpec(job.spec);
-    const r = await runFitUnit({ transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress });
+    const r = await runFitUnit({ transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal });
     return r.bytes;
   }
 
