@@ -37,15 +37,13 @@ export interface CoordinatorOptions {
   transport: Transport;
   /** The coordinator's piscina pool (its fits run here when `fitsOn` is 'coordinator'). */
   pool: TaskPool;
-  /**
-   * Where fit units run: 'coordinator' (its own pool; one process fits every job)
-   * or 'workers' (a fit task on the queue, so fits of many jobs spread over the
-   * cluster). Default 'coordinator'.
-   */
+  /** Where fits run: 'coordinator' (its own pool; the default) or 'workers' (a fit task on the queue). */
   fitsOn?: FitPlacement;
   log: Logger;
   /** Full rescan of unfinished jobs, catching events missed while disconnected (ms). */
   reconcileMs?: number;
+  /** Counts what only the coordinator sees (the job events carry the rest). */
+  metrics?: { deadLettered(reason: string | undefined): void };
 }
 
 /** The reason given to a task dead-lettered because its max-deliveries notice never came. */
@@ -84,11 +82,7 @@ export class Coordinator {
 
   // ---- API ---------------------------------------------------------------
 
-  /**
-   * Accept a job. A caller that chose the id (a sweep, which records the id before
-   * submitting so a crash in between cannot lose or double the cell) may submit it
-   * again: a job that exists is left as it is.
-   */
+  /** Accept a job. A caller that chose the id (a sweep, recording it first) may submit again: an existing job is left as is. */
   async submit(spec: JobSpec, chosenId?: string): Promise<{ id: string; tasks: number; fits: number }> {
     let plan: JobPlan;
     try {
@@ -109,10 +103,13 @@ export class Coordinator {
     const live: LiveJob = { record, plan, done: new Set(), fitsDone: new Set(), fitsRunning: new Set() };
     this.jobs.set(id, live);
     await this.enqueueMissing(live);
-    this.emit({ type: 'job', jobId: id, status: 'running' });
+    this.emit({ type: 'job', jobId: id, status: 'running', experiment: spec.experiment });
     this.opts.log.info({ job: id, experiment: spec.experiment, tasks: plan.tasks.length, fits: plan.fits.length }, 'job submitted');
     return { id, tasks: plan.tasks.length, fits: plan.fits.length };
   }
+
+  /** Jobs this coordinator is following (not yet completed, failed or cancelled). */
+  get activeJobs(): number { return this.jobs.size; }
 
   async get(id: string): Promise<JobView> {
     return jobView(this.t.state, await this.readJob(id));
@@ -313,6 +310,7 @@ export class Coordinator {
       const prev = await this.readTask(taskKey(l.jobId, l.taskId));
       const last = prev?.error ?? 'no error recorded (the worker holding it was lost each time)';
       const error = l.reason === LOST_NOTICE ? `${LOST_NOTICE}; last error: ${last}` : last;
+      this.opts.metrics?.deadLettered(l.reason);
       const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };
       await this.t.state.put(taskKey(l.jobId, l.taskId), encodeJson(rec));
       const v = await this.t.state.get(jobKey(l.jobId));
@@ -369,7 +367,7 @@ export class Coordinator {
     await this.t.state.put(jobKey(id), encodeJson(next));
     const live = this.jobs.get(id);
     if (live) live.record = next;
-    this.emit({ type: 'job', jobId: id, status, ...(next.error ? { error: next.error } : {}) });
+    this.emit({ type: 'job', jobId: id, status, experiment: record.spec.experiment, ...(next.error ? { error: next.error } : {}) });
     if (TERMINAL.includes(status)) {
       this.jobs.delete(id);
       for (const w of this.waiters.get(id) ?? []) w(next);

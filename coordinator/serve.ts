@@ -21,6 +21,8 @@ import { registerService } from './nats/services.ts';
 import type { ShutdownStep } from './shutdown.ts';
 import { deadlineOf, shutDown } from './shutdown.ts';
 import { SweepScheduler } from './sweep/scheduler.ts';
+import { createCoordinatorRegistry } from './metrics.ts';
+import { createWorkerRegistry } from '../worker/metrics.ts';
 
 interface ServiceFlags extends NatsFlags {
   threads?: string; healthPort: string; logLevel: string;
@@ -69,6 +71,19 @@ function closeNats(nats: OpenNats): ShutdownStep[] {
   ];
 }
 
+/** The reply's error code, or "ok": read from its first bytes (`{"error":{"code":"…"`) without decoding it. */
+function replyCode(reply: Uint8Array): string {
+  const head = new TextDecoder().decode(reply.subarray(0, 48));
+  return /^\{"error":\{"code":"([a-z_]+)"/.exec(head)?.[1] ?? 'ok';
+}
+
+/** Count reconnections from the connection's status stream (it ends when the connection closes). */
+function countReconnects(nats: OpenNats, on: () => void): void {
+  void (async () => {
+    for await (const s of nats.nc.status()) if (s.type === 'reconnect') on();
+  })().catch(() => undefined);
+}
+
 /** Exit with `code` once the shutdown is done: the NATS client's reconnect timers would otherwise keep a cut-off process alive. */
 function exitAfter(code: number): never {
   process.exit(code);
@@ -85,25 +100,36 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   const healthPort = intIn('health-port', flags.healthPort, 0, 65535);
   const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
   const fitsOn = oneOf('fits-on', flags.fitsOn, FIT_PLACEMENTS);
+  const reconcileMs = intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000);
   const nats = await openNats(flags, 'plearn-coordinator', { setup });
+  const m = createCoordinatorRegistry(API_OPS);
+  countReconnects(nats, () => m.reconnected());
+  const unfollow = m.followEvents(nats.transport.events);
   const pool = createLocalPool(threads);
-  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000), fitsOn });
+  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs, fitsOn, metrics: { deadLettered: (r) => m.deadLettered(r) } });
   await coordinator.start();
-  const sweeps = new SweepScheduler({ transport: nats.transport, jobs: coordinator, log, reconcileMs: intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000) });
+  const sweeps = new SweepScheduler({ transport: nats.transport, jobs: coordinator, log, reconcileMs });
   await sweeps.start();
+  m.watch({ jobs: () => coordinator.activeJobs, sweeps: () => sweeps.activeSweeps });
+  const answer = async (op: string, req: Uint8Array) => {
+    const t0 = performance.now();
+    const reply = await handleApi(coordinator, op, req, sweeps);
+    m.apiRequest(op, replyCode(reply), (performance.now() - t0) / 1000);
+    return reply;
+  };
   const service = await registerService(nats.nc, {
     name: COORDINATOR_SERVICE, version: '0.1.0', description: `plearn job API: ${API_OPS.join(', ')}`,
     metadata: { threads: String(threads) },
-    endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => handleApi(coordinator, op, req, sweeps) })),
+    endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => answer(op, req) })),
   });
   let up = true;
-  const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed() });
+  const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed(), metrics: m.registry });
   log.info({ nats: nats.transport.describe, threads, fitsOn, healthPort: health.boundPort, ...setup }, 'coordinator ready');
   await untilSignal(log);
   up = false;
   const steps: ShutdownStep[] = [
     { name: 'stop the API service', run: () => service.stop(), timeoutMs: 2000 },
-    { name: 'stop scheduling', run: async () => { await sweeps.stop(); await coordinator.stop(); }, timeoutMs: 1000 },
+    { name: 'stop scheduling', run: async () => { unfollow(); await sweeps.stop(); await coordinator.stop(); }, timeoutMs: 1000 },
     { name: 'close the fit pool', run: () => pool.close(), timeoutMs: 3000 },
     ...closeNats(nats),
     { name: 'close the health server', run: () => closeHealth(health), timeoutMs: 1000 },
@@ -133,8 +159,13 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
   const id = flags.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`id: ${JSON.stringify(id)} must be 1–64 of A–Z a–z 0–9 _ -`);
   const nats = await openNats(flags, `plearn-worker-${id}`, { onWait: (why) => log.warn(why) });
+  const m = createWorkerRegistry(id);
+  countReconnects(nats, () => m.reconnected());
   const pool = createLocalPool(threads, heapMb !== undefined ? { heapMb } : {});
-  const worker = new Worker({ transport: nats.transport, pool, id, slots: threads, log, ...(taskTimeoutMs !== undefined ? { taskTimeoutMs } : {}) });
+  const worker = new Worker({
+    transport: nats.transport, pool, id, slots: threads, log, metrics: m.metrics, ...(taskTimeoutMs !== undefined ? { taskTimeoutMs } : {}),
+  });
+  m.watchSlots(threads, () => worker.stats().current.length);
   const service = await registerService(nats.nc, {
     name: WORKER_SERVICE, version: '0.1.0', description: 'plearn worker: trains agents from the task queue',
     metadata: { worker: id, threads: String(threads), host: hostname() },
@@ -142,7 +173,7 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
     statsData: () => worker.stats(),
   });
   const health = await startHealthServer(healthPort, {
-    live: () => true, ready: () => worker.ready && !nats.nc.isClosed(), detail: () => ({ id, state: worker.stats().state }),
+    live: () => true, ready: () => worker.ready && !nats.nc.isClosed(), detail: () => ({ id, state: worker.stats().state }), metrics: m.registry,
   });
   worker.start();
   log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort, taskTimeoutMs, taskHeapMb: heapMb }, 'worker ready');

@@ -326,7 +326,7 @@ describe('helm chart', { skip }, () => {
     for (const d of byKind(objs, 'Deployment')) {
       const pod = d.spec.template.spec;
       assert.equal(pod.serviceAccountName, 'plearn-runner');
-      assert.equal(d.spec.template.metadata.annotations, undefined, 'no checksum of a Secret the chart does not own');
+      assert.equal(d.spec.template.metadata.annotations?.['checksum/nats-secret'], undefined, 'no checksum of a Secret the chart does not own');
       const env = new Map<string, Obj>(pod.containers[0].env.map((e: Obj) => [e.name, e]));
       assert.deepEqual(env.get('PLEARN_NATS_URL')!.valueFrom.secretKeyRef, { name: 'plearn-nats', key: 'url' });
       assert.equal(env.get('PLEARN_NATS_CREDS')!.value, '/etc/plearn/nats/nats.creds');
@@ -398,6 +398,29 @@ describe('helm chart', { skip }, () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test('metrics: scrape annotations on both pods by default (a pool\'s own annotations win); an optional ServiceMonitor', async () => {
+    const plain = render([]);
+    const deps = byKind(plain, 'Deployment');
+    const coord = deps.find((d) => d.metadata.name === 'rel-plearn-coordinator')!;
+    const worker = deps.find((d) => d.metadata.name === 'rel-plearn-worker-gpu')!;
+    for (const [d, port] of [[coord, '8081'], [worker, '8080']] as const) {
+      const ann = d.spec.template.metadata.annotations;
+      assert.deepEqual([ann['prometheus.io/scrape'], ann['prometheus.io/port'], ann['prometheus.io/path']], ['true', port, '/metrics'], d.metadata.name);
+    }
+    const off = byKind(render(['--set', 'metrics.scrapeAnnotations=false', '--set-string', 'coordinator.podAnnotations.prometheus\\.io/scrape=false']), 'Deployment');
+    assert.equal(off.find((d) => d.metadata.name === 'rel-plearn-coordinator')!.spec.template.metadata.annotations['prometheus.io/scrape'], 'false');
+    assert.equal(off.find((d) => d.metadata.name === 'rel-plearn-worker-gpu')!.spec.template.metadata.annotations?.['prometheus.io/scrape'], undefined);
+    assert.equal(byKind(plain, 'ServiceMonitor').length, 0);
+    const withSm = render(['--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=prom']);
+    const [sm] = byKind(withSm, 'ServiceMonitor');
+    assert.equal(sm.metadata.labels.release, 'prom');
+    assert.deepEqual(sm.spec.endpoints, [{ port: 'health', path: '/metrics', interval: '30s' }]);
+    const services = byKind(withSm, 'Service');
+    const selected = services.filter((svc) => Object.entries(sm.spec.selector.matchLabels).every(([k, v]) => svc.metadata.labels[k] === v));
+    assert.deepEqual(selected.map((svc) => svc.metadata.name).sort(), ['rel-plearn-coordinator', 'rel-plearn-workers']);
+    await validateAll(withSm.filter((o) => o.kind !== 'ServiceMonitor'));
   });
 
   test('NOTES.txt says how to submit a job', async () => {

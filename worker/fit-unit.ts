@@ -26,6 +26,8 @@ export interface FitUnitInput {
   readonly progress?: (done: number, total: number) => void;
   /** Stops the fit (a worker's task deadline). */
   readonly signal?: AbortSignal;
+  /** Told the time and size of each artifact read and of the output stored (metrics). */
+  readonly observe?: { read?(seconds: number, bytes: number): void; stored?(seconds: number, bytes: number): void };
 }
 
 export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number }
@@ -41,15 +43,19 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
   const t0 = performance.now();
   const artifacts: AgentArtifact[] = [];
   for (const taskId of unit.needs) {
+    const r0 = performance.now();
     const bytes = await io(() => o.transport.blobs.get(artifactBlob(o.jobId, taskId)));
     if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
+    o.observe?.read?.((performance.now() - r0) / 1000, bytes.byteLength);
     // A store the process does not control could hold anything: bound it before decoding.
     checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
     artifacts.push(unpackBulk(bytes) as AgentArtifact);
   }
   const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress, o.signal);
   const bytes = packBulk(out);
+  const s0 = performance.now();
   await io(() => o.transport.blobs.put(fitBlob(o.jobId, unit.fitId), bytes));
+  o.observe?.stored?.((performance.now() - s0) / 1000, bytes.byteLength);
   const wallMs = performance.now() - t0;
   const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
   // The record last: its presence is what says the fit is done.

@@ -13,6 +13,7 @@ import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
 import type { Delivery, Transport } from '../shared/transport/transport.ts';
 import { runFitUnit } from './fit-unit.ts';
+import type { WorkerMetrics } from './metrics.ts';
 import type { TaskPool } from './local-pool.ts';
 import type { AgentEnvelope, Envelope, FitEnvelope } from './task-payload.ts';
 import { parseEnvelope } from './task-payload.ts';
@@ -31,6 +32,8 @@ export interface WorkerOptions {
   pollMs?: number;
   /** A task still running after this long is stopped and fails (its delivery is retried, then dead-lettered); default: none. */
   taskTimeoutMs?: number;
+  /** Prometheus counters and histograms (the worker service); none for `plearn run`. */
+  metrics?: WorkerMetrics;
 }
 
 export interface CurrentTask { jobId: string; taskId: string; kind: string; startedAt: string; attempt: number; done: number; total: number }
@@ -138,6 +141,7 @@ export class Worker {
       env = parseEnvelope(d);
     } catch (e) {
       this.failed++;
+      this.o.metrics?.finished('other', 'malformed');
       log.error({ job: d.jobId, task: d.taskId, err: (e as Error).message }, 'malformed task dead-lettered');
       d.term(`malformed task: ${(e as Error).message}`);
       return;
@@ -147,9 +151,11 @@ export class Worker {
     const prevRec = prev ? (decodeJson(prev.value) as TaskRecord) : null;
     const job = await t.state.get(jobKey(env.jobId));
     const jobRecord = job ? (decodeJson(job.value) as JobRecord) : null;
+    const kind = 'fit' in env ? 'fit' : env.task.kind;
     if (prevRec?.status === 'done' || jobRecord === null || TERMINAL.includes(jobRecord.status)) {
       // Already done (a redelivery after a lost ack), or its job is gone or over: nothing to run.
       this.skipped++;
+      this.o.metrics?.finished(kind, 'skipped');
       await d.ack();
       return;
     }
@@ -163,14 +169,17 @@ export class Worker {
       const now = await t.state.get(key);
       if (now && (decodeJson(now.value) as TaskRecord).status === 'done') {
         this.skipped++;
+        this.o.metrics?.finished(kind, 'skipped');
         await d.ack();
         return;
       }
       // Usually the coordinator's 'queued' landing after our read: claim over it once more.
       claimed = now ? await t.state.update(key, encodeJson(running), now.revision) : await t.state.create(key, encodeJson(running));
     }
+    // Queue wait: from the coordinator's 'queued' record to now (a redelivery waited on its first holder; not counted).
+    this.o.metrics?.claimed(kind, prevRec?.status === 'queued' ? Date.now() - Date.parse(prevRec.updatedAt) : undefined);
     const cur: CurrentTask = {
-      jobId: env.jobId, taskId: env.taskId, kind: 'fit' in env ? 'fit' : env.task.kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
+      jobId: env.jobId, taskId: env.taskId, kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
     };
     this.current.set(key, cur);
     this.held.set(key, d);
@@ -210,6 +219,7 @@ export class Worker {
       if (!this.held.has(key)) return; // released by a drain timeout: the next holder redoes it
       await d.ack();
       this.completed++;
+      this.o.metrics?.finished(kind, 'done', wallMs);
       this.emit('fit' in env
         ? { type: 'fit-done', jobId: env.jobId, fitId: env.taskId, wallMs }
         : { type: 'task-done', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, wallMs });
@@ -219,6 +229,7 @@ export class Worker {
         ? `stopped after its deadline of ${limit} ms (--task-timeout-ms); the worker goes on`
         : e instanceof Error ? e.message : String(e);
       this.failed++;
+      this.o.metrics?.finished(kind, deadline.signal.aborted ? 'deadline' : 'failed');
       const rec: TaskRecord = { status: 'retrying', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), error };
       await t.state.put(key, encodeJson(rec)).catch(() => undefined);
       this.emit({ type: 'task-retry', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, error, attempt: d.deliveryCount });
@@ -239,14 +250,20 @@ export class Worker {
     const out = await this.o.pool.run(env.task, progress, signal);
     const bytes = packBulk(out);
     checkArtifactSize(bytes.byteLength, `artifact of ${env.taskId}`);
+    const s0 = performance.now();
     await this.o.transport.blobs.put(artifactBlob(env.jobId, env.taskId), bytes);
+    this.o.metrics?.stored(env.task.kind, (performance.now() - s0) / 1000, bytes.byteLength);
     return bytes.byteLength;
   }
 
   /** A fit task: the job's spec comes from its record, checked as a submission would be; returns the output's size. */
   private async fit(env: FitEnvelope, job: JobRecord, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<number> {
     const spec = checkedJobSpec(job.spec);
-    const r = await runFitUnit({ transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal });
+    const m = this.o.metrics;
+    const r = await runFitUnit({
+      transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal,
+      ...(m ? { observe: { read: (s: number, b: number) => m.artifactRead(s, b), stored: (s: number, b: number) => m.stored('fit', s, b) } } : {}),
+    });
     return r.bytes;
   }
 

@@ -88,6 +88,9 @@ export class SweepScheduler {
     this.timer.unref?.();
   }
 
+  /** Sweeps this coordinator is scheduling now. */
+  get activeSweeps(): number { return this.live.size; }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);

@@ -42,7 +42,7 @@ export type JobEvent =
   | { type: 'task-retry'; jobId: string; taskId: string; worker: string; error: string; attempt: number }
   | { type: 'fit-progress'; jobId: string; fitId: string; done: number; total: number }
   | { type: 'fit-done'; jobId: string; fitId: string; wallMs: number }
-  | { type: 'job'; jobId: string; status: JobStatus; error?: string };
+  | { type: 'job'; jobId: string; status: JobStatus; experiment?: string; error?: string };
 
 /** What `get` answers and `plearn status` shows. */
 export interface JobView {

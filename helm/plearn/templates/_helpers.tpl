@@ -157,7 +157,12 @@ Pod annotations: the component's own, plus a checksum of the chart-made Secret
 so that pods roll when the NATS settings change. Call with (dict "root" $ "extra" map).
 */}}
 {{- define "plearn.podAnnotations" -}}
-{{- $ann := merge (dict) (.extra | default dict) }}
+{{- $scrape := dict }}
+{{- if and .root.Values.metrics.scrapeAnnotations .port }}
+{{- $scrape = dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString .port) "prometheus.io/path" "/metrics" }}
+{{- end }}
+{{- /* The pool's own podAnnotations win over the scrape annotations. */}}
+{{- $ann := merge (deepCopy (.extra | default dict)) $scrape }}
 {{- if not .root.Values.nats.existingSecret }}
 {{- $_ := set $ann "checksum/nats-secret" (include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum) }}
 {{- end }}
