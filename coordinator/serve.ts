@@ -10,7 +10,7 @@ import { API_OPS, apiSubject, COORDINATOR_SERVICE, WORKER_SERVICE, workerStatusS
 import { encodeJson } from '../shared/protocol/codec.ts';
 import { intIn, oneOf } from '../shared/util/validate.ts';
 import { startHealthServer } from '../worker/health.ts';
-import { createLocalPool } from '../worker/local-pool.ts';
+import { createLocalPool, lazyPool } from '../worker/local-pool.ts';
 import { Worker } from '../worker/service.ts';
 import { handleApi } from './api.ts';
 import { logLevelOption } from './cli-common.ts';
@@ -105,7 +105,7 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   const m = createCoordinatorRegistry(API_OPS);
   countReconnects(nats, () => m.reconnected());
   const unfollow = m.followEvents(nats.transport.events);
-  const pool = createLocalPool(threads);
+  const pool = lazyPool(threads, () => createLocalPool(threads));
   const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs, fitsOn, metrics: { deadLettered: (r) => m.deadLettered(r) } });
   await coordinator.start();
   const sweeps = new SweepScheduler({ transport: nats.transport, jobs: coordinator, log, reconcileMs });

@@ -58,3 +58,13 @@ export function createLocalPool(threads = availableParallelism(), limits: PoolLi
     close: () => pool.destroy(),
   };
 }
+
+/** A pool whose threads start on its first task: a coordinator whose fits run on the workers never starts any. */
+export function lazyPool(threads: number, make: () => TaskPool): TaskPool {
+  let pool: TaskPool | undefined;
+  return {
+    threads,
+    run: (task, progress, signal) => (pool ??= make()).run(task, progress, signal),
+    close: async () => { await pool?.close(); },
+  };
+}
