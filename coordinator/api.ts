@@ -27,6 +27,7 @@ async function dispatch(c: Coordinator, req: ApiRequest, sweeps: SweepScheduler 
     case 'sweep-get': return { sweep: await sweepsOf(sweeps).get(req.id, req.offset, req.limit) };
     case 'sweep-list': return { sweeps: await sweepsOf(sweeps).list(req.status, req.limit) };
     case 'sweep-cancel': return sweepsOf(sweeps).cancel(req.id);
+    case 'timeline': return { timeline: await c.timeline(req.id, req.offset, req.limit) };
   }
 }
 

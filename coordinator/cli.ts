@@ -22,6 +22,7 @@ import type { JobOptions } from './run-options.ts';
 import { addJobOptions, specFromOptions } from './run-options.ts';
 import { registerServiceCommands } from './serve.ts';
 import { registerSweepCommands } from './sweep/cli.ts';
+import { registerTimelineCommand } from './timeline/cli.ts';
 import { describeError } from './shutdown.ts';
 
 export const EXIT_FAILURE = 1;
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
   registerServiceCommands(program);
   registerCompare(program);
   registerSweepCommands(program);
+  registerTimelineCommand(program);
   return program;
 }
 

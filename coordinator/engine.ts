@@ -11,6 +11,7 @@ import type { JobPlan, JobResult, JobSpec } from '../shared/experiments/jobs.ts'
 import { assembleResult, planJob } from '../shared/experiments/jobs.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
 import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
+import type { TimelinePage } from '../shared/protocol/records.ts';
 import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import {
@@ -23,6 +24,7 @@ import { runFitUnit } from '../worker/fit-unit.ts';
 import { newJobId } from './ids.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { jobView, listJobs } from './job-views.ts';
+import { timelinePage } from './timeline/collect.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
 
 interface LiveJob {
@@ -114,6 +116,8 @@ export class Coordinator {
   async get(id: string): Promise<JobView> {
     return jobView(this.t.state, await this.readJob(id));
   }
+
+  timeline(id: string, offset: number, limit: number): Promise<TimelinePage> { return timelinePage(this.t.state, id, offset, limit); }
 
   async list(status: JobStatus | undefined, limit: number): Promise<Omit<JobRecord, 'spec'>[]> {
     return listJobs(this.t.state, status, limit);
@@ -228,7 +232,7 @@ export class Coordinator {
     for (const { taskId, task } of live.plan.tasks) {
       if (await this.t.state.get(taskKey(id, taskId))) continue;
       await this.t.queue.enqueue(id, taskId, packBulk({ jobId: id, taskId, task }));
-      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso() };
+      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso(), queuedAt: nowIso(), kind: task.kind };
       // create, not put: a fast worker may already have written its own record.
       await this.t.state.create(taskKey(id, taskId), encodeJson(rec));
     }
@@ -260,7 +264,7 @@ export class Coordinator {
     const { fitId } = live.plan.fits[k];
     if (await this.t.state.get(taskKey(id, fitId))) return;
     await this.io(() => this.t.queue.enqueue(id, fitId, packBulk({ jobId: id, taskId: fitId, fit: { index: k } })));
-    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso() };
+    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso(), queuedAt: nowIso(), kind: 'fit' };
     await this.io(() => this.t.state.create(taskKey(id, fitId), encodeJson(rec)));
     this.opts.log.info({ job: id, fit: fitId }, 'fit queued for the workers');
   }
@@ -269,7 +273,7 @@ export class Coordinator {
     const id = live.record.id;
     let last = 0;
     const done = await runFitUnit({
-      transport: this.t, pool: this.opts.pool, jobId: id, spec: live.record.spec, index: k, io: (fn) => this.io(fn),
+      transport: this.t, pool: this.opts.pool, jobId: id, spec: live.record.spec, index: k, io: (fn) => this.io(fn), by: 'coordinator',
       progress: (d, total) => {
         const now = Date.now();
         if (now - last >= 250) { last = now; this.emit({ type: 'fit-progress', jobId: id, fitId: live.plan.fits[k].fitId, done: d, total }); }

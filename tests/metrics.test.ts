@@ -1,7 +1,12 @@
 // Prometheus metrics scraped from a real coordinator and a real worker (over a real
 // nats-server) after a job whose work is known: the counters must equal what the
 // job did, the label sets must stay bounded (no job or task ids), and the Grafana
-// dashboard shipped in deploy/ may only query metrics the services export.
+// dashboard shipped in deploy/ may only query metrics the services export. The
+// same job's timeline: every task's timestamps in order, and the Gantt chart.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,6 +110,42 @@ describe('Prometheus metrics', { skip: missing ?? false }, () => {
         for (const [k, v] of Object.entries(s.labels)) assert.doesNotMatch(v, /^[js][0-9a-z]{10,}$|^a-\d+-\d+$|^fit-\d+$/, `${s.name} ${k}="${v}"`);
         if (s.name.startsWith('plearn_')) assert.ok(!('job' in s.labels) && !('task' in s.labels), s.name);
       }
+    }
+  });
+
+  test('plearn timeline: every task with ordered timestamps on the worker\'s slot; stats and a Gantt chart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plearn-timeline-'));
+    try {
+      const { jobs } = (await requestJson(nc, 'plearn.api.list', {}, 5000)) as { jobs: { id: string }[] };
+      const nats = ['--nats', server.url];
+      const r = await plearn(['timeline', jobs[0].id, '--json', '--out', join(dir, 't.svg'), ...nats], 60_000);
+      assert.equal(r.code, 0, r.stderr);
+      type Doc = { of: string; stats: { tasks: number; lanes: number; utilisation: number; speedup: number; wallMs: number; criticalMs: number };
+        entries: { task: string; kind: string; worker: string; slot: number; queuedAt?: number; claimedAt: number; startedAt: number; finishedAt: number; storedAt: number }[] };
+      const doc = JSON.parse(r.stdout) as Doc;
+      assert.equal(doc.of, 'job');
+      assert.equal(doc.entries.length, 6, '4 agent tasks and 2 fits');
+      assert.deepEqual(doc.entries.map((e) => e.kind).sort(), ['fit', 'fit', 'tabular-agent', 'tabular-agent', 'tabular-agent', 'tabular-agent']);
+      for (const e of doc.entries) {
+        assert.deepEqual([e.worker, e.slot], ['m1', 0], e.task);
+        const times = [e.queuedAt ?? e.claimedAt, e.claimedAt, e.startedAt, e.finishedAt, e.storedAt];
+        assert.ok(times.every((t, i) => typeof t === 'number' && (i === 0 || t >= times[i - 1])), `${e.task}: ${times.join(' ≤ ')}`);
+      }
+      const s = doc.stats;
+      assert.equal(s.lanes, 1);
+      assert.ok(s.utilisation > 0 && s.utilisation <= 1, `utilisation ${s.utilisation}`);
+      assert.ok(s.speedup > 0 && s.speedup <= 1.001, `one slot cannot beat one thread: ${s.speedup}`);
+      assert.ok(s.criticalMs > 0 && s.criticalMs <= s.wallMs, `critical ${s.criticalMs} ms, wall ${s.wallMs} ms`);
+      const svg = await readFile(join(dir, 't.svg'), 'utf8');
+      assert.equal(svg.match(/<rect class="task"/g)?.length, 6);
+      assert.ok((await readFile(join(dir, 't.png'))).subarray(1, 4).toString() === 'PNG');
+      const text = await plearn(['timeline', jobs[0].id, ...nats], 60_000);
+      assert.match(text.stdout, /6 task\(s\) over 1 job\(s\) on 1 lane\(s\)/);
+      const none = await plearn(['timeline', 'nope', ...nats], 60_000);
+      assert.equal(none.code, 2);
+      assert.match(none.stderr, /no job or sweep nope/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

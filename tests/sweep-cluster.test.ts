@@ -128,6 +128,11 @@ describe('sweeps on a NATS cluster', { skip: missing ?? false }, () => {
     const cancel = await cli(['sweep', 'cancel', again.id]);
     assert.equal(cancel.code, 0, cancel.stderr);
     assert.match(cancel.stdout, /completed \(0 running job\(s\) cancelled\)/);
+    // The first sweep's timeline: its 4 cells' jobs (2 agent tasks and 2 fits each) on the two workers.
+    const first = listed.find((x) => x.id !== again.id)!;
+    const tl = json<{ of: string; jobs: number; stats: { tasks: number; lanes: number } }>(
+      await cli(['timeline', first.id, '--json']), 'timeline of a sweep');
+    assert.deepEqual([tl.of, tl.jobs, tl.stats.tasks, tl.stats.lanes], ['sweep', 4, 16, 2]);
     const unknown = await cli(['sweep', 'status', 'nope']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no sweep nope/);

@@ -26,11 +26,13 @@ export interface FitUnitInput {
   readonly progress?: (done: number, total: number) => void;
   /** Stops the fit (a worker's task deadline). */
   readonly signal?: AbortSignal;
+  /** Who runs it, for the fit's record: a worker id, or "coordinator". */
+  readonly by?: string;
   /** Told the time and size of each artifact read and of the output stored (metrics). */
   readonly observe?: { read?(seconds: number, bytes: number): void; stored?(seconds: number, bytes: number): void };
 }
 
-export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number }
+export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number; readonly startedAt: string; readonly finishedAt: string }
 
 const direct = <T>(fn: () => Promise<T>) => fn();
 
@@ -51,14 +53,18 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
     checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
     artifacts.push(unpackBulk(bytes) as AgentArtifact);
   }
+  const startedAt = new Date().toISOString();
   const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress, o.signal);
+  const finishedAt = new Date().toISOString();
   const bytes = packBulk(out);
   const s0 = performance.now();
   await io(() => o.transport.blobs.put(fitBlob(o.jobId, unit.fitId), bytes));
   o.observe?.stored?.((performance.now() - s0) / 1000, bytes.byteLength);
   const wallMs = performance.now() - t0;
-  const rec: FitRecord = { status: 'done', bytes: bytes.byteLength, wallMs };
+  const rec: FitRecord = {
+    status: 'done', bytes: bytes.byteLength, wallMs, startedAt, finishedAt, storedAt: new Date().toISOString(), ...(o.by ? { worker: o.by } : {}),
+  };
   // The record last: its presence is what says the fit is done.
   await io(() => o.transport.state.put(fitKey(o.jobId, unit.fitId), encodeJson(rec)));
-  return { fitId: unit.fitId, bytes: bytes.byteLength, wallMs };
+  return { fitId: unit.fitId, bytes: bytes.byteLength, wallMs, startedAt, finishedAt };
 }

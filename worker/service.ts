@@ -69,7 +69,7 @@ export class Worker {
 
   start(): void {
     this.state = 'running';
-    this.loops = Array.from({ length: this.o.slots }, () => this.loop());
+    this.loops = Array.from({ length: this.o.slots }, (_, slot) => this.loop(slot));
   }
 
   get ready(): boolean {
@@ -110,7 +110,7 @@ export class Worker {
     };
   }
 
-  private async loop(): Promise<void> {
+  private async loop(slot: number): Promise<void> {
     const q = this.o.transport.queue;
     const log = this.o.log;
     while (this.state === 'running') {
@@ -125,7 +125,7 @@ export class Worker {
       if (!d) continue;
       if (this.state !== 'running') { d.nak(); break; }
       const held = d;
-      await this.handle(held).catch((e: unknown) => {
+      await this.handle(held, slot).catch((e: unknown) => {
         // The store or the queue failed under us (a lost connection): give the task back, keep serving.
         log.error({ job: held.jobId, task: held.taskId, err: (e as Error).message }, 'task handling failed; handing it back');
         held.nak(1000);
@@ -133,7 +133,7 @@ export class Worker {
     }
   }
 
-  private async handle(d: Delivery): Promise<void> {
+  private async handle(d: Delivery, slot: number): Promise<void> {
     const { transport: t, log } = this.o;
     let env: Envelope;
     try {
@@ -161,7 +161,10 @@ export class Worker {
     }
     // Claim the record only if nobody wrote it since we read it: a stale 'running' must
     // never overwrite another holder's 'done' (a restarted coordinator would wait forever).
-    const running: TaskRecord = { status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso() };
+    const queuedAt = prevRec?.queuedAt;
+    const running: TaskRecord = {
+      status: 'running', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), kind, slot, claimedAt: nowIso(), ...(queuedAt ? { queuedAt } : {}),
+    };
     let claimed = prev
       ? await t.state.update(key, encodeJson(running), prev.revision)
       : await t.state.create(key, encodeJson(running));
@@ -177,7 +180,7 @@ export class Worker {
       claimed = now ? await t.state.update(key, encodeJson(running), now.revision) : await t.state.create(key, encodeJson(running));
     }
     // Queue wait: from the coordinator's 'queued' record to now (a redelivery waited on its first holder; not counted).
-    this.o.metrics?.claimed(kind, prevRec?.status === 'queued' ? Date.now() - Date.parse(prevRec.updatedAt) : undefined);
+    this.o.metrics?.claimed(kind, prevRec?.status === 'queued' && queuedAt ? Date.now() - Date.parse(queuedAt) : undefined);
     const cur: CurrentTask = {
       jobId: env.jobId, taskId: env.taskId, kind, startedAt: nowIso(), attempt: d.deliveryCount, done: 0, total: 1,
     };
@@ -210,10 +213,12 @@ export class Worker {
     const limit = this.o.taskTimeoutMs;
     const timer = limit !== undefined ? setTimeout(() => deadline.abort(), limit) : undefined;
     try {
-      const bytes = 'fit' in env ? await this.fit(env, jobRecord, progress, deadline.signal) : await this.train(env, progress, deadline.signal);
+      const startedAt = nowIso();
+      const ran = 'fit' in env ? await this.fit(env, jobRecord, progress, deadline.signal) : await this.train(env, progress, deadline.signal);
+      const bytes = ran.bytes;
       const wallMs = performance.now() - t0;
       const done: TaskRecord = {
-        status: 'done', attempts: d.deliveryCount, worker: this.o.id, updatedAt: nowIso(), wallMs, artifactBytes: bytes,
+        ...running, status: 'done', updatedAt: nowIso(), wallMs, artifactBytes: bytes, startedAt, finishedAt: ran.finishedAt, storedAt: nowIso(),
       };
       await t.state.put(key, encodeJson(done));
       if (!this.held.has(key)) return; // released by a drain timeout: the next holder redoes it
@@ -245,26 +250,27 @@ export class Worker {
     }
   }
 
-  /** An agent task: train, store the artifact; returns its size. */
-  private async train(env: AgentEnvelope, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<number> {
+  /** An agent task: train, store the artifact; returns its size and when training ended. */
+  private async train(env: AgentEnvelope, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<{ bytes: number; finishedAt: string }> {
     const out = await this.o.pool.run(env.task, progress, signal);
+    const finishedAt = nowIso();
     const bytes = packBulk(out);
     checkArtifactSize(bytes.byteLength, `artifact of ${env.taskId}`);
     const s0 = performance.now();
     await this.o.transport.blobs.put(artifactBlob(env.jobId, env.taskId), bytes);
     this.o.metrics?.stored(env.task.kind, (performance.now() - s0) / 1000, bytes.byteLength);
-    return bytes.byteLength;
+    return { bytes: bytes.byteLength, finishedAt };
   }
 
-  /** A fit task: the job's spec comes from its record, checked as a submission would be; returns the output's size. */
-  private async fit(env: FitEnvelope, job: JobRecord, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<number> {
+  /** A fit task: the job's spec comes from its record, checked as a submission would be; returns the output's size and when the fit ended. */
+  private async fit(env: FitEnvelope, job: JobRecord, progress: (done: number, total: number) => void, signal: AbortSignal): Promise<{ bytes: number; finishedAt: string }> {
     const spec = checkedJobSpec(job.spec);
     const m = this.o.metrics;
     const r = await runFitUnit({
-      transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal,
+      transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal, by: this.o.id,
       ...(m ? { observe: { read: (s: number, b: number) => m.artifactRead(s, b), stored: (s: number, b: number) => m.stored('fit', s, b) } } : {}),
     });
-    return r.bytes;
+    return { bytes: r.bytes, finishedAt: r.finishedAt };
   }
 
   private emit(ev: JobEvent): void {

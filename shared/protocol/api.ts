@@ -22,7 +22,7 @@ import {
   continuousArtifactBytes, LimitError, MAX_ARTIFACT_BYTES, MAX_CLOSED_FIT_WORK_PER_JOB, MAX_ENV_STEPS_PER_JOB, MAX_FIT_SAMPLES_PER_JOB, MAX_FIT_UPDATES_PER_JOB,
   MAX_GOAL_CELLS_TEXT, MAX_LAYOUT_BYTES, MAX_LAYOUT_HEIGHT, MAX_LAYOUT_STATES, MAX_LAYOUT_WIDTH, MAX_OPTION_NAME, MAX_OPTION_STRING,
   MAX_OPTIONS, MAX_ORACLE_WORK_PER_JOB, MAX_QUERY_BYTES, MAX_REQUEST_BYTES, MAX_SWEEP_LAYOUTS, MAX_SWEEP_PAGE, MAX_SWEEP_REQUEST_BYTES,
-  MAX_SWEEP_SPEC_BYTES, MAX_TASKS_PER_JOB, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
+  MAX_SWEEP_SPEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIMELINE_ENTRIES, MAX_TIMELINE_PAGE, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
 } from './limits.ts';
 import type { ApiOp } from './subjects.ts';
 import { API_OPS, ID_PATTERN } from './subjects.ts';
@@ -45,7 +45,8 @@ export type ApiRequest =
   | { op: 'sweep-submit'; sweep: SweepSubmission }
   | { op: 'sweep-get'; id: string; offset: number; limit: number }
   | { op: 'sweep-list'; status?: SweepStatus; limit: number }
-  | { op: 'sweep-cancel'; id: string };
+  | { op: 'sweep-cancel'; id: string }
+  | { op: 'timeline'; id: string; offset: number; limit: number };
 
 /** A sweep as a client sends it: the spec file's text, and the layout files its cells name (path → text). */
 export interface SweepSubmission {
@@ -73,7 +74,7 @@ const STATUSES: readonly JobStatus[] = ['running', 'fitting', 'completed', 'fail
 const BODY_FIELDS: Record<ApiOp, readonly string[]> = {
   submit: ['experiment', 'options'], get: ['id'], cancel: ['id'], result: ['id'], list: ['status', 'limit'],
   'sweep-submit': ['text', 'source', 'layouts', 'maxActiveCells'], 'sweep-get': ['id', 'offset', 'limit'], 'sweep-list': ['status', 'limit'],
-  'sweep-cancel': ['id'],
+  'sweep-cancel': ['id'], timeline: ['id', 'offset', 'limit'],
 };
 
 /** Echo of client input inside an error message: short, so a reply never grows with the request. */
@@ -263,6 +264,8 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
     case 'sweep-get':
       return { op: 'sweep-get', id: idOf(b), offset: intField(b, 'offset', 0, 0, 1e6), limit: intField(b, 'limit', 100, 1, MAX_SWEEP_PAGE) };
     case 'sweep-cancel': return { op: 'sweep-cancel', id: idOf(b) };
+    case 'timeline':
+      return { op: 'timeline', id: idOf(b), offset: intField(b, 'offset', 0, 0, MAX_TIMELINE_ENTRIES), limit: intField(b, 'limit', MAX_TIMELINE_PAGE, 1, MAX_TIMELINE_PAGE) };
     case 'sweep-list': {
       let status: SweepStatus | undefined;
       if (b.status !== undefined) {

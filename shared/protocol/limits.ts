@@ -107,6 +107,9 @@ export const MAX_SWEEP_LAYOUTS = 8;
 export const MAX_SWEEP_REQUEST_BYTES = MAX_SWEEP_SPEC_BYTES + MAX_SWEEP_LAYOUTS * 64 * 1024 + 4096;
 /** Cells in one `sweep-get` page. */
 export const MAX_SWEEP_PAGE = 1000;
+/** Entries one timeline keeps (a sweep's of all its jobs), and one `timeline` page holds. */
+export const MAX_TIMELINE_ENTRIES = 200_000;
+export const MAX_TIMELINE_PAGE = 2000;
 
 // ---- bulk payloads (msgpack) -------------------------------------------------
 

@@ -32,9 +32,19 @@ export interface TaskRecord {
   error?: string;
   wallMs?: number;
   artifactBytes?: number;
+  /** The timeline of the delivery that wrote the record (`plearn timeline`): the task's kind and the worker's slot (pool thread). */
+  kind?: string;
+  slot?: number;
+  /** When the coordinator queued it, the worker claimed it, the run started and ended, its output was stored (ISO). */
+  queuedAt?: string;
+  claimedAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  storedAt?: string;
 }
 
-export interface FitRecord { status: 'done'; bytes: number; wallMs: number }
+/** A finished fit; where it ran (`worker`: a worker id, or "coordinator") and when, for the timeline. */
+export interface FitRecord { status: 'done'; bytes: number; wallMs: number; worker?: string; startedAt?: string; finishedAt?: string; storedAt?: string }
 
 export type JobEvent =
   | { type: 'task-progress'; jobId: string; taskId: string; done: number; total: number; worker: string }
@@ -114,3 +124,35 @@ export interface SweepView extends SweepRecord {
 
 /** What `sweep-submit` answers. */
 export interface SweepSubmitted { id: string; name: string; cells: number; reused: number; toRun: number; tasks: number }
+
+// ---- timelines -------------------------------------------------------------------
+
+/** One task (or fit) of a job as `plearn timeline` draws it; times in ms since the epoch. */
+export interface TimelineEntry {
+  job: string;
+  task: string;
+  kind: string;
+  /** A worker id, or "coordinator" for a fit the coordinator ran. */
+  worker: string;
+  /** The worker's slot (pool thread); -1 where unknown (the coordinator's fits). */
+  slot: number;
+  status: string;
+  attempts: number;
+  queuedAt?: number;
+  claimedAt?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  storedAt?: number;
+}
+
+/** What the `timeline` op answers: one page of a job's or a sweep's entries. */
+export interface TimelinePage {
+  id: string;
+  of: 'job' | 'sweep';
+  jobs: number;
+  total: number;
+  /** More entries existed than a timeline keeps (MAX_TIMELINE_ENTRIES); the earliest are kept. */
+  truncated: boolean;
+  offset: number;
+  entries: TimelineEntry[];
+}

@@ -16,7 +16,7 @@ export const ALL_EVENTS = 'plearn.events.*';
 export const apiSubject = (op: ApiOp) => `plearn.api.${op}`;
 export const workerStatusSubject = (workerId: string) => `plearn.worker.${workerId}.status`;
 
-export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result', 'sweep-submit', 'sweep-get', 'sweep-list', 'sweep-cancel'] as const;
+export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result', 'sweep-submit', 'sweep-get', 'sweep-list', 'sweep-cancel', 'timeline'] as const;
 export type ApiOp = typeof API_OPS[number];
 
 /** State keys: one record per job, per agent task and per fit unit. */

@@ -1,0 +1,74 @@
+// `plearn timeline ID [--out FILE.svg] [--json]`: a job's or a sweep's tasks on a
+// cluster as a Gantt chart (SVG and a PNG beside it), and the numbers that go
+// with it: lanes, wall time, utilisation, idle time, the speed-up over one
+// thread and the critical path.
+
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { MAX_TIMELINE_PAGE } from '../../shared/protocol/limits.ts';
+import type { TimelineEntry, TimelinePage } from '../../shared/protocol/records.ts';
+import { logLevelOption, UsageError } from '../cli-common.ts';
+import { callApi } from '../cluster-cli.ts';
+import { addNatsOptions, openNats } from '../nats-cli.ts';
+import type { NatsFlags } from '../nats-cli.ts';
+import { writeAtomic } from '../outputs.ts';
+import { svgToPng } from '../pictures/png.ts';
+import { ganttSvg } from '../pictures/timeline/gantt.ts';
+import { embedSvg } from '../pictures/sweep/parts.ts';
+import type { TimelineStats } from './stats.ts';
+import { lanesOf, timelineStats } from './stats.ts';
+
+interface TimelineFlags extends NatsFlags { out?: string; json?: boolean; timeoutMs: string; logLevel: string }
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export function renderStats(id: string, page: Pick<TimelinePage, 'of' | 'jobs' | 'truncated'>, s: TimelineStats): string {
+  const lines = [
+    `timeline of ${page.of} ${id}: ${s.tasks} task(s) over ${page.jobs} job(s) on ${s.lanes} lane(s) (worker slots)${page.truncated ? ' · truncated' : ''}`,
+    `wall ${secs(s.wallMs)} · busy ${secs(s.busyMs)} · idle ${secs(s.idleMs)} · utilisation ${(100 * s.utilisation).toFixed(1)}%`,
+    `run time ${secs(s.workMs)} in all: ${s.speedup.toFixed(2)}× faster than one thread`,
+    `critical path ${secs(s.criticalMs)} (a job's longest agent task + its longest fit, the slowest job)`,
+  ];
+  for (const [kind, k] of Object.entries(s.byKind)) lines.push(`  ${kind.padEnd(18)} ${String(k.n).padStart(6)} task(s)  ${secs(k.workMs)}`);
+  return lines.join('\n');
+}
+
+async function timeline(id: string, flags: TimelineFlags): Promise<void> {
+  if (flags.out !== undefined && !flags.out.endsWith('.svg')) throw new UsageError(`out: expected a file name ending in .svg (a .png is written beside it), got ${flags.out}`);
+  const n = await openNats(flags, 'plearn-cli', { client: true });
+  let first: TimelinePage;
+  const entries: TimelineEntry[] = [];
+  try {
+    first = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, limit: MAX_TIMELINE_PAGE }, Number(flags.timeoutMs))).timeline;
+    entries.push(...first.entries);
+    while (entries.length < first.total) {
+      const next = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, offset: entries.length, limit: MAX_TIMELINE_PAGE },
+        Number(flags.timeoutMs))).timeline;
+      if (next.entries.length === 0) break;
+      entries.push(...next.entries);
+    }
+  } finally {
+    await n.close();
+  }
+  const lanes = lanesOf(entries);
+  const stats = timelineStats(entries, lanes.length);
+  if (flags.out !== undefined) {
+    const svg = ganttSvg({ title: `${first.of} ${id}: ${stats.tasks} task(s) on ${stats.lanes} worker slot(s)`, lanes, start: stats.start, end: stats.end });
+    await writeAtomic(flags.out, svg);
+    await writeFile(flags.out.replace(/\.svg$/, '.png'), svgToPng(svg, 2 * Math.ceil(embedSvg(svg).width)));
+  }
+  process.stdout.write(flags.json ? JSON.stringify({ id, of: first.of, jobs: first.jobs, truncated: first.truncated, stats, entries }, null, 2) + '\n'
+    : renderStats(id, first, stats) + '\n');
+}
+
+export function registerTimelineCommand(program: Command): void {
+  addNatsOptions(program.command('timeline')
+    .description('Show where a job\'s or a sweep\'s tasks ran and when: utilisation, idle time, speed-up over one thread, critical path; '
+      + 'with --out, a Gantt chart (one lane per worker slot).')
+    .argument('<id>', 'job id (j…) or sweep id (s…)'))
+    .option('--out <file.svg>', 'write the Gantt chart here (and a PNG beside it)')
+    .option('--json', 'print the numbers and every task\'s timestamps as JSON')
+    .option('--timeout-ms <ms>', 'how long to wait for the coordinator to answer', '30000')
+    .addOption(logLevelOption())
+    .action(async (id: string, flags: TimelineFlags) => { await timeline(id, flags); });
+}
