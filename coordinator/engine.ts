@@ -21,6 +21,7 @@ import type { FitOutput } from '../shared/tasks/task.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
+import { storeRetry } from '../worker/store-retry.ts';
 import { newJobId } from './ids.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { jobView, listJobs } from './job-views.ts';
@@ -65,6 +66,7 @@ export class Coordinator {
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.t = opts.transport;
+    this.io = storeRetry(opts.log, () => this.stopped);
   }
 
   async start(): Promise<void> {
@@ -353,18 +355,8 @@ export class Coordinator {
 
   // ---- helpers -----------------------------------------------------------
 
-  /** A store operation that may meet a server restart or leader election: retried ~30 s before it fails the job. */
-  private async io<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (attempt >= 15 || this.stopped) throw e;
-        this.opts.log.warn({ err: (e as Error).message, attempt }, 'store operation failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(4000, 250 * 2 ** attempt)));
-      }
-    }
-  }
+  /** A store operation that may meet a server restart or leader election: retried ~45 s before it fails the job. */
+  private readonly io: <T>(fn: () => Promise<T>) => Promise<T>;
 
   private async setStatus(id: string, record: JobRecord, status: JobStatus, extra: Partial<JobRecord>): Promise<void> {
     const next: JobRecord = { ...record, ...extra, status, updatedAt: nowIso() };

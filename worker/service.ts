@@ -13,6 +13,7 @@ import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
 import type { Delivery, Transport } from '../shared/transport/transport.ts';
 import { runFitUnit } from './fit-unit.ts';
+import { storeRetry } from './store-retry.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import type { TaskPool } from './local-pool.ts';
 import type { AgentEnvelope, Envelope, FitEnvelope } from './task-payload.ts';
@@ -65,7 +66,12 @@ export class Worker {
   private busyMs = 0;
   private loops: Promise<void>[] = [];
 
-  constructor(private readonly o: WorkerOptions) {}
+  /** Store calls that ride over a server restart or leader election instead of spending a delivery. */
+  private readonly io: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(private readonly o: WorkerOptions) {
+    this.io = storeRetry(o.log, () => this.state === 'stopped');
+  }
 
   start(): void {
     this.state = 'running';
@@ -147,9 +153,9 @@ export class Worker {
       return;
     }
     const key = taskKey(env.jobId, env.taskId);
-    const prev = await t.state.get(key);
+    const prev = await this.io(() => t.state.get(key));
     const prevRec = prev ? (decodeJson(prev.value) as TaskRecord) : null;
-    const job = await t.state.get(jobKey(env.jobId));
+    const job = await this.io(() => t.state.get(jobKey(env.jobId)));
     const jobRecord = job ? (decodeJson(job.value) as JobRecord) : null;
     const kind = 'fit' in env ? 'fit' : env.task.kind;
     if (prevRec?.status === 'done' || jobRecord === null || TERMINAL.includes(jobRecord.status)) {
@@ -220,7 +226,7 @@ export class Worker {
       const done: TaskRecord = {
         ...running, status: 'done', updatedAt: nowIso(), wallMs, artifactBytes: bytes, startedAt, finishedAt: ran.finishedAt, storedAt: nowIso(),
       };
-      await t.state.put(key, encodeJson(done));
+      await this.io(() => t.state.put(key, encodeJson(done)));
       if (!this.held.has(key)) return; // released by a drain timeout: the next holder redoes it
       await d.ack();
       this.completed++;
@@ -257,7 +263,7 @@ export class Worker {
     const bytes = packBulk(out);
     checkArtifactSize(bytes.byteLength, `artifact of ${env.taskId}`);
     const s0 = performance.now();
-    await this.o.transport.blobs.put(artifactBlob(env.jobId, env.taskId), bytes);
+    await this.io(() => this.o.transport.blobs.put(artifactBlob(env.jobId, env.taskId), bytes));
     this.o.metrics?.stored(env.task.kind, (performance.now() - s0) / 1000, bytes.byteLength);
     return { bytes: bytes.byteLength, finishedAt };
   }
@@ -267,7 +273,7 @@ export class Worker {
     const spec = checkedJobSpec(job.spec);
     const m = this.o.metrics;
     const r = await runFitUnit({
-      transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal, by: this.o.id,
+      transport: this.o.transport, pool: this.o.pool, jobId: env.jobId, spec, index: env.fit.index, progress, signal, by: this.o.id, io: this.io,
       ...(m ? { observe: { read: (s: number, b: number) => m.artifactRead(s, b), stored: (s: number, b: number) => m.stored('fit', s, b) } } : {}),
     });
     return { bytes: r.bytes, finishedAt: r.finishedAt };
