@@ -25,7 +25,7 @@ import { renderResult } from './report.ts';
 import type { JobOptions } from './run-options.ts';
 import { addJobOptions, specFromOptions } from './run-options.ts';
 
-interface ClientFlags extends NatsFlags { json?: boolean; logLevel: string; timeoutMs: string }
+export interface ClientFlags extends NatsFlags { json?: boolean; logLevel: string; timeoutMs: string }
 
 const API_TIMEOUT_MS = 10_000;
 
@@ -39,7 +39,8 @@ export async function callApi<T>(nc: NatsConnection, op: ApiOp, body: unknown, t
   return reply as T;
 }
 
-async function withClient<T>(flags: NatsFlags, fn: (n: OpenNats) => Promise<T>): Promise<T> {
+/** Run `fn` with a client connection (the submitter's role), closed afterwards whatever happens. */
+export async function withClient<T>(flags: NatsFlags, fn: (n: OpenNats) => Promise<T>): Promise<T> {
   const n = await openNats(flags, 'plearn-cli', { client: true });
   try {
     return await fn(n);
@@ -106,11 +107,16 @@ function renderStatus(j: JobView): string {
   return lines.join('\n');
 }
 
-export function registerClusterCommands(program: Command): void {
-  const client = (cmd: Command) => addNatsOptions(cmd)
+/** The options of every command that talks to the coordinator: NATS connection, --json, --timeout-ms, --log-level. */
+export function clientCommand(cmd: Command, timeoutMs = API_TIMEOUT_MS): Command {
+  return addNatsOptions(cmd)
     .option('--json', 'print JSON instead of text')
-    .option('--timeout-ms <ms>', 'how long to wait for the coordinator to answer', String(API_TIMEOUT_MS))
+    .option('--timeout-ms <ms>', 'how long to wait for the coordinator to answer', String(timeoutMs))
     .addOption(logLevelOption());
+}
+
+export function registerClusterCommands(program: Command): void {
+  const client = (cmd: Command) => clientCommand(cmd);
 
   client(addJobOptions(program.command('submit')
     .description('Submit a job to the cluster and print its id (--watch: follow it and print the results).')))

@@ -234,7 +234,8 @@ export class Coordinator {
     for (const { taskId, task } of live.plan.tasks) {
       if (await this.t.state.get(taskKey(id, taskId))) continue;
       await this.t.queue.enqueue(id, taskId, packBulk({ jobId: id, taskId, task }));
-      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso(), queuedAt: nowIso(), kind: task.kind };
+      const at = nowIso();
+      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: task.kind };
       // create, not put: a fast worker may already have written its own record.
       await this.t.state.create(taskKey(id, taskId), encodeJson(rec));
     }
@@ -266,7 +267,8 @@ export class Coordinator {
     const { fitId } = live.plan.fits[k];
     if (await this.t.state.get(taskKey(id, fitId))) return;
     await this.io(() => this.t.queue.enqueue(id, fitId, packBulk({ jobId: id, taskId: fitId, fit: { index: k } })));
-    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: nowIso(), queuedAt: nowIso(), kind: 'fit' };
+    const at = nowIso();
+    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: 'fit' };
     await this.io(() => this.t.state.create(taskKey(id, fitId), encodeJson(rec)));
     this.opts.log.info({ job: id, fit: fitId }, 'fit queued for the workers');
   }

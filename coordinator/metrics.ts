@@ -4,14 +4,14 @@
 // are bounded sets (experiment, status, API op and reply code, dead-letter reason).
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EXPERIMENTS } from '../shared/experiments/jobs.ts';
 import { decodeJson } from '../shared/protocol/codec.ts';
 import type { JobEvent } from '../shared/protocol/records.ts';
 import { TERMINAL } from '../shared/protocol/records.ts';
 import { ALL_EVENTS } from '../shared/protocol/subjects.ts';
 import type { EventBus } from '../shared/transport/transport.ts';
 
-const EXPERIMENTS = new Set(['fourrooms', 'mountaincar', 'reacher']);
-const experimentLabel = (e: string | undefined) => (e !== undefined && EXPERIMENTS.has(e) ? e : 'other');
+const experimentLabel = (e: string | undefined) => (e !== undefined && (EXPERIMENTS as readonly string[]).includes(e) ? e : 'other');
 
 /** Dead-letter reasons as labels: the queue's own, the lost-notice rule's, or the malformed-task prefix. */
 function reasonLabel(reason: string | undefined): string {

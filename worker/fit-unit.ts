@@ -9,6 +9,7 @@ import { fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
 import { encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
 import { checkArtifactSize } from '../shared/protocol/limits.ts';
 import type { FitRecord } from '../shared/protocol/records.ts';
+import { nowIso } from '../shared/protocol/records.ts';
 import { artifactBlob, fitBlob, fitKey } from '../shared/protocol/subjects.ts';
 import type { AgentArtifact } from '../shared/tasks/task.ts';
 import type { Transport } from '../shared/transport/transport.ts';
@@ -53,16 +54,16 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
     checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
     artifacts.push(unpackBulk(bytes) as AgentArtifact);
   }
-  const startedAt = new Date().toISOString();
+  const startedAt = nowIso();
   const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress, o.signal);
-  const finishedAt = new Date().toISOString();
+  const finishedAt = nowIso();
   const bytes = packBulk(out);
   const s0 = performance.now();
   await io(() => o.transport.blobs.put(fitBlob(o.jobId, unit.fitId), bytes));
   o.observe?.stored?.((performance.now() - s0) / 1000, bytes.byteLength);
   const wallMs = performance.now() - t0;
   const rec: FitRecord = {
-    status: 'done', bytes: bytes.byteLength, wallMs, startedAt, finishedAt, storedAt: new Date().toISOString(), ...(o.by ? { worker: o.by } : {}),
+    status: 'done', bytes: bytes.byteLength, wallMs, startedAt, finishedAt, storedAt: nowIso(), ...(o.by ? { worker: o.by } : {}),
   };
   // The record last: its presence is what says the fit is done.
   await io(() => o.transport.state.put(fitKey(o.jobId, unit.fitId), encodeJson(rec)));

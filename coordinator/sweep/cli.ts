@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { describeCells, describeValues } from '../../shared/sweeps/cells.ts';
 import { intIn } from '../../shared/util/validate.ts';
-import { logLevelOption } from '../cli-common.ts';
+import { logLevelOption, shortDuration } from '../cli-common.ts';
 import { runSweepLocal } from './run-local.ts';
 import type { CellOutcome, SweepProgress } from './run-local.ts';
 import { loadSweepFile } from './spec-file.ts';
@@ -19,7 +19,7 @@ interface SweepRunOptions {
   out?: string; maxActiveCells?: string; threads?: string; dryRun?: boolean; json?: boolean; logLevel: string;
 }
 
-const minutes = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
+const minutes = shortDuration;
 
 function progressLine(p: SweepProgress): string {
   const eta = p.etaMs !== undefined && p.cellsDone < p.cells ? ` · ETA ${minutes(p.etaMs)}` : '';

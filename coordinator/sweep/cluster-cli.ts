@@ -14,10 +14,10 @@ import { resultBlob } from '../../shared/protocol/subjects.ts';
 import { describeCells, describeValues } from '../../shared/sweeps/cells.ts';
 import { MAX_SWEEP_PAGE } from '../../shared/protocol/limits.ts';
 import { intIn } from '../../shared/util/validate.ts';
-import { logLevelOption } from '../cli-common.ts';
-import { callApi } from '../cluster-cli.ts';
-import { addNatsOptions, openNats } from '../nats-cli.ts';
-import type { NatsFlags, OpenNats } from '../nats-cli.ts';
+import { shortDuration } from '../cli-common.ts';
+import { callApi, clientCommand, withClient } from '../cluster-cli.ts';
+import type { ClientFlags } from '../cluster-cli.ts';
+import type { OpenNats } from '../nats-cli.ts';
 import type { CellOutcome } from './run-local.ts';
 import { writeFinished } from './run-local.ts';
 import type { SweepSource } from './scheduler.ts';
@@ -26,20 +26,10 @@ import { loadSweepFile } from './spec-file.ts';
 import { sweepDocument, writeSweepOutputs } from './sweep-doc.ts';
 import { renderSweepTable } from './table.ts';
 
-interface ClientFlags extends NatsFlags { json?: boolean; logLevel: string; timeoutMs: string }
-
+/** Sweeps page through many cells: a longer default wait than the job commands. */
 const API_TIMEOUT_MS = 30_000;
 const out = (s: string) => process.stdout.write(s + '\n');
-const minutes = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
-
-async function withClient<T>(flags: NatsFlags, fn: (n: OpenNats) => Promise<T>): Promise<T> {
-  const n = await openNats(flags, 'plearn-cli', { client: true });
-  try {
-    return await fn(n);
-  } finally {
-    await n.close();
-  }
-}
+const minutes = shortDuration;
 
 /** The sweep's view with every cell (page by page). */
 async function fullView(n: OpenNats, id: string, timeoutMs: number): Promise<SweepView> {
@@ -135,10 +125,7 @@ function renderStatus(v: SweepView): string {
 }
 
 export function registerSweepClusterCommands(sweep: Command): void {
-  const client = (cmd: Command) => addNatsOptions(cmd)
-    .option('--json', 'print JSON instead of text')
-    .option('--timeout-ms <ms>', 'how long to wait for the coordinator to answer', String(API_TIMEOUT_MS))
-    .addOption(logLevelOption());
+  const client = (cmd: Command) => clientCommand(cmd, API_TIMEOUT_MS);
 
   client(sweep.command('submit')
     .description('Submit a sweep file to the cluster and print its id. Cells run as jobs, at most --max-active-cells at once; '

@@ -66,6 +66,7 @@ export async function loadSweepSource(src: SweepSource): Promise<Awaited<ReturnT
 
 export class SweepScheduler {
   private readonly live = new Map<string, LiveSweep>();
+  private readonly ended = new Set<string>();
   /** Finished sweeps recently read (a results download pages through one). */
   private readonly finished = new Map<string, LiveSweep>();
   private readonly owners = new Map<string, Set<string>>();
@@ -131,7 +132,7 @@ export class SweepScheduler {
     await this.t.state.put(sweepKey(id), encodeJson(record));
     const live: LiveSweep = { record, cells: loaded.cells, jobs: loaded.jobs, assigned: new Map() };
     this.live.set(id, live);
-    await this.locked(id, () => this.advance(live));
+    await this.locked(id, () => this.advance(live, true));
     const reused = [...live.assigned.values()].filter((a) => a.reused).length;
     this.o.log.info({ sweep: id, name: record.name, cells: record.cells, reused }, 'sweep submitted');
     return { id, name: record.name, cells: record.cells, reused, toRun: record.cells - reused, tasks };
@@ -215,25 +216,35 @@ export class SweepScheduler {
     if (this.stopped) return;
     for (const key of await this.t.state.keys('sweep')) {
       const id = key.slice('sweep.'.length);
+      // A sweep seen ended stays ended: its record is not read again every pass.
+      if (this.ended.has(id)) continue;
       await this.locked(id, async () => {
         const v = await this.t.state.get(key);
         if (!v) return;
         const record = decodeJson(v.value) as SweepRecord;
-        if (SWEEP_TERMINAL.includes(record.status)) { this.live.delete(id); return; }
+        if (SWEEP_TERMINAL.includes(record.status)) { this.live.delete(id); this.ended.add(id); return; }
         let s = this.live.get(id);
+        let resumed = false;
         if (!s) {
           s = await this.load(record);
           this.live.set(id, s);
           for (const a of s.assigned.values()) this.own(a.jobId, id);
           this.o.log.info({ sweep: id, cells: s.cells.length, assigned: s.assigned.size }, 'sweep resumed');
+          resumed = true;
         }
-        await this.advance(s);
+        await this.advance(s, resumed);
       });
     }
   }
 
-  /** Start cells up to the limit, reuse what other sweeps computed, and finish the sweep when every cell's job has ended. */
-  private async advance(s: LiveSweep): Promise<void> {
+  /**
+   * Start cells up to the limit, reuse what other sweeps computed, and finish the
+   * sweep when every cell's job has ended. `scanAll` (a new or resumed sweep) looks
+   * up every waiting cell for reuse; later passes stop at the first cell that would
+   * need a free slot, so a 10 000-cell sweep does not re-read 10 000 cell records
+   * each time one of its jobs ends.
+   */
+  private async advance(s: LiveSweep, scanAll = false): Promise<void> {
     if (this.stopped || SWEEP_TERMINAL.includes(s.record.status)) return;
     const sid = s.record.id;
     for (const [cellId, a] of s.assigned) {
@@ -256,7 +267,10 @@ export class SweepScheduler {
         await this.assign(s, cell.id, { jobId: priorJob, reused: true, status: priorStatus });
         continue;
       }
-      if (active >= s.record.maxActiveCells) continue;
+      if (active >= s.record.maxActiveCells) {
+        if (!scanAll) break;
+        continue;
+      }
       const jobId = newJobId();
       const claimed = prior
         ? await this.t.state.update(cellKey(cell.id), encodeJson({ jobId } satisfies CellRecord), prior.revision)
@@ -278,6 +292,7 @@ export class SweepScheduler {
 
   private forget(s: LiveSweep): void {
     this.live.delete(s.record.id);
+    this.ended.add(s.record.id);
     for (const a of s.assigned.values()) {
       const owners = this.owners.get(a.jobId);
       owners?.delete(s.record.id);

@@ -7,10 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MAX_TIMELINE_PAGE } from '../../shared/protocol/limits.ts';
 import type { TimelineEntry, TimelinePage } from '../../shared/protocol/records.ts';
-import { logLevelOption, UsageError } from '../cli-common.ts';
-import { callApi } from '../cluster-cli.ts';
-import { addNatsOptions, openNats } from '../nats-cli.ts';
-import type { NatsFlags } from '../nats-cli.ts';
+import { UsageError } from '../cli-common.ts';
+import { callApi, clientCommand, withClient } from '../cluster-cli.ts';
+import type { ClientFlags } from '../cluster-cli.ts';
 import { writeAtomic } from '../outputs.ts';
 import { svgToPng } from '../pictures/png.ts';
 import { ganttSvg } from '../pictures/timeline/gantt.ts';
@@ -18,7 +17,7 @@ import { embedSvg } from '../pictures/sweep/parts.ts';
 import type { TimelineStats } from './stats.ts';
 import { lanesOf, timelineStats } from './stats.ts';
 
-interface TimelineFlags extends NatsFlags { out?: string; json?: boolean; timeoutMs: string; logLevel: string }
+interface TimelineFlags extends ClientFlags { out?: string }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -35,21 +34,18 @@ export function renderStats(id: string, page: Pick<TimelinePage, 'of' | 'jobs' |
 
 async function timeline(id: string, flags: TimelineFlags): Promise<void> {
   if (flags.out !== undefined && !flags.out.endsWith('.svg')) throw new UsageError(`out: expected a file name ending in .svg (a .png is written beside it), got ${flags.out}`);
-  const n = await openNats(flags, 'plearn-cli', { client: true });
-  let first: TimelinePage;
   const entries: TimelineEntry[] = [];
-  try {
-    first = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, limit: MAX_TIMELINE_PAGE }, Number(flags.timeoutMs))).timeline;
-    entries.push(...first.entries);
-    while (entries.length < first.total) {
+  const first = await withClient(flags, async (n) => {
+    const page0 = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, limit: MAX_TIMELINE_PAGE }, Number(flags.timeoutMs))).timeline;
+    entries.push(...page0.entries);
+    while (entries.length < page0.total) {
       const next = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, offset: entries.length, limit: MAX_TIMELINE_PAGE },
         Number(flags.timeoutMs))).timeline;
       if (next.entries.length === 0) break;
       entries.push(...next.entries);
     }
-  } finally {
-    await n.close();
-  }
+    return page0;
+  });
   const lanes = lanesOf(entries);
   const stats = timelineStats(entries, lanes.length);
   if (flags.out !== undefined) {
@@ -62,13 +58,10 @@ async function timeline(id: string, flags: TimelineFlags): Promise<void> {
 }
 
 export function registerTimelineCommand(program: Command): void {
-  addNatsOptions(program.command('timeline')
+  clientCommand(program.command('timeline')
     .description('Show where a job\'s or a sweep\'s tasks ran and when: utilisation, idle time, speed-up over one thread, critical path; '
-      + 'with --out, a Gantt chart (one lane per worker slot).')
-    .argument('<id>', 'job id (j…) or sweep id (s…)'))
+      + 'with --out, a Gantt chart (one lane per worker slot). --json: the numbers and every task\'s timestamps.')
+    .argument('<id>', 'job id (j…) or sweep id (s…)'), 30_000)
     .option('--out <file.svg>', 'write the Gantt chart here (and a PNG beside it)')
-    .option('--json', 'print the numbers and every task\'s timestamps as JSON')
-    .option('--timeout-ms <ms>', 'how long to wait for the coordinator to answer', '30000')
-    .addOption(logLevelOption())
     .action(async (id: string, flags: TimelineFlags) => { await timeline(id, flags); });
 }

@@ -266,31 +266,18 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
     case 'sweep-cancel': return { op: 'sweep-cancel', id: idOf(b) };
     case 'timeline':
       return { op: 'timeline', id: idOf(b), offset: intField(b, 'offset', 0, 0, MAX_TIMELINE_ENTRIES), limit: intField(b, 'limit', MAX_TIMELINE_PAGE, 1, MAX_TIMELINE_PAGE) };
-    case 'sweep-list': {
-      let status: SweepStatus | undefined;
-      if (b.status !== undefined) {
-        if (typeof b.status !== 'string' || !(SWEEP_STATUSES as readonly string[]).includes(b.status)) {
-          bad(`status: expected one of ${SWEEP_STATUSES.join(', ')}, got ${preview(b.status)}`, 'status');
-        }
-        status = b.status as SweepStatus;
-      }
-      return { op: 'sweep-list', status, limit: intField(b, 'limit', 100, 1, 1000) };
-    }
-    case 'list': {
-      let status: JobStatus | undefined;
-      if (b.status !== undefined) {
-        if (typeof b.status !== 'string' || !(STATUSES as readonly string[]).includes(b.status)) {
-          bad(`status: expected one of ${STATUSES.join(', ')}, got ${preview(b.status)}`, 'status');
-        }
-        status = b.status as JobStatus;
-      }
-      const limit = b.limit === undefined ? 100 : b.limit;
-      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-        bad(`limit: expected an integer in [1, 1000], got ${preview(limit)}`, 'limit');
-      }
-      return { op: 'list', status, limit };
-    }
+    case 'sweep-list': return { op: 'sweep-list', status: statusField(b, SWEEP_STATUSES), limit: intField(b, 'limit', 100, 1, 1000) };
+    case 'list': return { op: 'list', status: statusField(b, STATUSES), limit: intField(b, 'limit', 100, 1, 1000) };
   }
+}
+
+/** An optional `status` filter: one of `allowed`, or undefined when absent. */
+function statusField<S extends string>(b: Record<string, unknown>, allowed: readonly S[]): S | undefined {
+  if (b.status === undefined) return undefined;
+  if (typeof b.status !== 'string' || !(allowed as readonly string[]).includes(b.status)) {
+    bad(`status: expected one of ${allowed.join(', ')}, got ${preview(b.status)}`, 'status');
+  }
+  return b.status as S;
 }
 
 function intField(b: Record<string, unknown>, field: string, fallback: number, min: number, max: number): number {

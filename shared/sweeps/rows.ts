@@ -166,16 +166,21 @@ export interface CellSummary {
   readonly metrics: Readonly<Record<string, Stat>>;
 }
 
+/** Rows by cell id, each cell's rows in input order, cells in first-seen order. */
+export function byCell<R extends CellRow>(rows: readonly R[]): Map<string, R[]> {
+  const out = new Map<string, R[]>();
+  for (const r of rows) {
+    const list = out.get(r.cellId);
+    if (list) list.push(r);
+    else out.set(r.cellId, [r]);
+  }
+  return out;
+}
+
 /** Rows grouped by cell (in cell-index order) with each metric's mean, SE and n over seeds. */
 export function cellSummary(rows: readonly CellRow[]): CellSummary[] {
-  const byCell = new Map<string, CellRow[]>();
-  for (const r of rows) {
-    const list = byCell.get(r.cellId);
-    if (list) list.push(r);
-    else byCell.set(r.cellId, [r]);
-  }
   const out: CellSummary[] = [];
-  for (const list of byCell.values()) {
+  for (const list of byCell(rows).values()) {
     const metrics: Record<string, Stat> = {};
     for (const m of metricColumns(list)) {
       metrics[m] = stat(list.map((r) => r.metrics[m]).filter((v) => v !== undefined && Number.isFinite(v)));

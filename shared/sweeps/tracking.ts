@@ -7,7 +7,7 @@
 import type { ContinuousResult, JobResult } from '../experiments/jobs.ts';
 import type { Stat } from '../util/validate.ts';
 import { stat } from '../util/validate.ts';
-import { continuousMetrics, tidyCsv } from './rows.ts';
+import { byCell, continuousMetrics, tidyCsv } from './rows.ts';
 import type { CellRow, SweepCell } from './types.ts';
 
 export interface TrackRow extends CellRow {
@@ -42,14 +42,8 @@ export interface TrackCurve {
 
 /** One curve per cell for `metric`; points where no seed has a finite value are left out. */
 export function trackCurves(rows: readonly TrackRow[], metric: string): TrackCurve[] {
-  const byCell = new Map<string, TrackRow[]>();
-  for (const r of rows) {
-    const list = byCell.get(r.cellId);
-    if (list) list.push(r);
-    else byCell.set(r.cellId, [r]);
-  }
   const out: TrackCurve[] = [];
-  for (const list of byCell.values()) {
+  for (const list of byCell(rows).values()) {
     const steps = [...new Set(list.map((r) => r.envSteps))].sort((a, b) => a - b);
     const points = steps.flatMap((envSteps) => {
       const vals = list.filter((r) => r.envSteps === envSteps).map((r) => r.metrics[metric]).filter((v) => v !== undefined && Number.isFinite(v));
