@@ -5,6 +5,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { MAX_TIMELINE_PAGE } from '../../shared/protocol/limits.ts';
 import type { TimelineEntry, TimelinePage } from '../../shared/protocol/records.ts';
 import { UsageError } from '../cli-common.ts';
@@ -27,25 +28,27 @@ export function renderStats(id: string, page: Pick<TimelinePage, 'of' | 'jobs' |
     `wall ${secs(s.wallMs)} · busy ${secs(s.busyMs)} · idle ${secs(s.idleMs)} · utilisation ${(100 * s.utilisation).toFixed(1)}%`,
     `run time ${secs(s.workMs)} in all: ${s.speedup.toFixed(2)}× faster than one thread`,
     `critical path ${secs(s.criticalMs)} (a job's longest agent task + its longest fit, the slowest job)`,
+    `dispatch latency (queued and a slot free → claimed) over ${s.dispatch.n} task(s): p50 ${s.dispatch.p50Ms.toFixed(1)} ms · p99 ${s.dispatch.p99Ms.toFixed(1)} ms`,
   ];
   for (const [kind, k] of Object.entries(s.byKind)) lines.push(`  ${kind.padEnd(18)} ${String(k.n).padStart(6)} task(s)  ${secs(k.workMs)}`);
   return lines.join('\n');
 }
 
+/** Every entry of a job's or a sweep's timeline, page by page; the first page's header with them. */
+export async function fetchTimeline(nc: NatsConnection, id: string, timeoutMs: number): Promise<{ page: TimelinePage; entries: TimelineEntry[] }> {
+  const page = (await callApi<{ timeline: TimelinePage }>(nc, 'timeline', { id, limit: MAX_TIMELINE_PAGE }, timeoutMs)).timeline;
+  const entries = [...page.entries];
+  while (entries.length < page.total) {
+    const next = (await callApi<{ timeline: TimelinePage }>(nc, 'timeline', { id, offset: entries.length, limit: MAX_TIMELINE_PAGE }, timeoutMs)).timeline;
+    if (next.entries.length === 0) break;
+    for (const e of next.entries) entries.push(e);
+  }
+  return { page, entries };
+}
+
 async function timeline(id: string, flags: TimelineFlags): Promise<void> {
   if (flags.out !== undefined && !flags.out.endsWith('.svg')) throw new UsageError(`out: expected a file name ending in .svg (a .png is written beside it), got ${flags.out}`);
-  const entries: TimelineEntry[] = [];
-  const first = await withClient(flags, async (n) => {
-    const page0 = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, limit: MAX_TIMELINE_PAGE }, Number(flags.timeoutMs))).timeline;
-    entries.push(...page0.entries);
-    while (entries.length < page0.total) {
-      const next = (await callApi<{ timeline: TimelinePage }>(n.nc, 'timeline', { id, offset: entries.length, limit: MAX_TIMELINE_PAGE },
-        Number(flags.timeoutMs))).timeline;
-      if (next.entries.length === 0) break;
-      entries.push(...next.entries);
-    }
-    return page0;
-  });
+  const { page: first, entries } = await withClient(flags, (n) => fetchTimeline(n.nc, id, Number(flags.timeoutMs)));
   const lanes = lanesOf(entries);
   const stats = timelineStats(entries, lanes.length);
   if (flags.out !== undefined) {

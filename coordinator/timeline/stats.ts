@@ -4,6 +4,8 @@
 // workers, given that a fit waits for its agents.
 
 import type { TimelineEntry } from '../../shared/protocol/records.ts';
+import type { DispatchStats } from './dispatch.ts';
+import { dispatchDelays, dispatchStats } from './dispatch.ts';
 
 export interface Lane { readonly label: string; readonly entries: TimelineEntry[] }
 
@@ -65,12 +67,19 @@ export interface TimelineStats {
   /** Per job, its longest agent task plus its longest fit; the largest over jobs. */
   readonly criticalMs: number;
   readonly byKind: Readonly<Record<string, { n: number; workMs: number }>>;
+  /** Queued-and-slot-free → claimed, over first deliveries (see dispatch.ts). */
+  readonly dispatch: DispatchStats;
 }
 
 export function timelineStats(entries: readonly TimelineEntry[], lanes: number): TimelineStats {
   const done = entries.filter(ran);
-  const start = Math.min(...done.map((e) => e.queuedAt ?? from(e)));
-  const end = Math.max(...done.map(to));
+  // Loops, not Math.min(...spread): a timeline may hold 200 000 entries, past the argument limit.
+  let start = Infinity;
+  let end = -Infinity;
+  for (const e of done) {
+    start = Math.min(start, e.queuedAt ?? from(e));
+    end = Math.max(end, to(e));
+  }
   const wallMs = done.length > 0 ? Math.max(0, end - start) : 0;
   let busyMs = 0;
   let workMs = 0;
@@ -88,11 +97,12 @@ export function timelineStats(entries: readonly TimelineEntry[], lanes: number):
     else j.agent = Math.max(j.agent, work);
     perJob.set(e.job, j);
   }
-  const criticalMs = Math.max(0, ...[...perJob.values()].map((j) => j.agent + j.fit));
+  let criticalMs = 0;
+  for (const j of perJob.values()) criticalMs = Math.max(criticalMs, j.agent + j.fit);
   const capacity = lanes * wallMs;
   return {
     tasks: done.length, lanes, start: done.length > 0 ? start : 0, end: done.length > 0 ? end : 0, wallMs, busyMs, workMs,
     utilisation: capacity > 0 ? busyMs / capacity : 0, idleMs: Math.max(0, capacity - busyMs),
-    speedup: wallMs > 0 ? workMs / wallMs : 0, criticalMs, byKind,
+    speedup: wallMs > 0 ? workMs / wallMs : 0, criticalMs, byKind, dispatch: dispatchStats(dispatchDelays(entries)),
   };
 }

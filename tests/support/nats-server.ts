@@ -53,6 +53,8 @@ export interface NatsServerHandle {
   readonly url: string;
   readonly port: number;
   readonly storeDir: string;
+  /** The running server's process id (CPU and memory readings). */
+  pid(): number | undefined;
   log(): string;
   /** SIGTERM and wait (file storage is flushed). */
   stop(): Promise<void>;
@@ -86,6 +88,7 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    pid: () => child.pid,
     log: () => out,
     stop: async () => { await end('SIGTERM'); await rm(storeDir, { recursive: true, force: true }); },
     kill: () => end('SIGKILL'),
