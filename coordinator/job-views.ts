@@ -11,11 +11,9 @@ export async function jobView(state: StateStore, record: JobRecord): Promise<Job
   const id = record.id;
   const counts = { total: record.tasks, queued: 0, running: 0, retrying: 0, done: 0, failed: 0 };
   const pending: JobView['pending'] = [];
-  for (const key of await state.keys(`task.${id}`)) {
+  for (const [key, v] of await state.entries(`task.${id}`)) {
     const taskId = key.slice(`task.${id}.`.length);
     if (taskId.startsWith('fit-')) continue;
-    const v = await state.get(key);
-    if (!v) continue;
     const r = decodeJson(v.value) as TaskRecord;
     counts[r.status]++;
     if (r.status !== 'done' && pending.length < 100) {
@@ -33,9 +31,7 @@ export async function jobView(state: StateStore, record: JobRecord): Promise<Job
 /** Jobs newest first, without their specs, optionally of one status. */
 export async function listJobs(state: StateStore, status: JobStatus | undefined, limit: number): Promise<Omit<JobRecord, 'spec'>[]> {
   const out: Omit<JobRecord, 'spec'>[] = [];
-  for (const key of await state.keys('job')) {
-    const v = await state.get(key);
-    if (!v) continue;
+  for (const v of (await state.entries('job')).values()) {
     const { spec: _spec, ...rest } = decodeJson(v.value) as JobRecord;
     if (status === undefined || rest.status === status) out.push(rest);
   }

@@ -124,6 +124,39 @@ function contract(label: string, make: () => Promise<{ t: Transport; close(): Pr
       assert.ok((await s.create('task.x.a', enc.encode('again'))) !== null, 'create works again after delete');
     });
 
+    test('state: entries reads every live key under a prefix with its last value and revision, and nothing else', async () => {
+      const s = t.state;
+      assert.equal((await s.entries('task.none')).size, 0, 'an empty prefix');
+      const revs = new Map<string, number>();
+      for (let i = 0; i < 300; i++) revs.set(`task.e.t${i}`, await s.put(`task.e.t${i}`, enc.encode(`v${i}`)));
+      revs.set('task.e.t7', await s.put('task.e.t7', enc.encode('second')));
+      await s.delete('task.e.t9');
+      revs.delete('task.e.t9');
+      await s.put('task.ee.t1', enc.encode('not under task.e'));
+      const got = await s.entries('task.e');
+      assert.deepEqual([...got.keys()].sort(), [...revs.keys()].sort());
+      for (const [k, v] of got) {
+        assert.equal(v.revision, revs.get(k), k);
+        assert.equal(new TextDecoder().decode(v.value), k === 'task.e.t7' ? 'second' : `v${k.slice('task.e.t'.length)}`);
+        assert.deepEqual(v, await s.get(k), `${k}: as get reads it`);
+      }
+    });
+
+    test('next: an aborted signal ends a waiting pull at once with null; the queue still delivers after', async () => {
+      const stop = new AbortController();
+      const t0 = Date.now();
+      const waiting = t.queue.next(20_000, stop.signal);
+      setTimeout(() => stop.abort(), 200);
+      assert.equal(await waiting, null);
+      assert.ok(Date.now() - t0 < 5000, `ended ${Date.now() - t0} ms after the pull began`);
+      assert.equal(await t.queue.next(1000, stop.signal), null, 'already aborted');
+      await t.queue.enqueue('jab', 'a', enc.encode('after'));
+      const d = await t.queue.next(5000);
+      assert.ok(d);
+      assert.equal(d.taskId, 'a');
+      await d.ack();
+    });
+
     test('blobs: 0 B, small and 5 MB round-trip bit for bit; absent is null', async () => {
       const big = new Uint8Array(randomBytes(5 * 1024 * 1024));
       for (const [name, data] of [['artifact/j/empty', new Uint8Array(0)], ['artifact/j/small', enc.encode('hello')], ['fit/j/big', big]] as const) {

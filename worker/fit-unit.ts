@@ -13,6 +13,7 @@ import { nowIso } from '../shared/protocol/records.ts';
 import { artifactBlob, fitBlob, fitKey } from '../shared/protocol/subjects.ts';
 import type { AgentArtifact } from '../shared/tasks/task.ts';
 import type { Transport } from '../shared/transport/transport.ts';
+import { inParallel } from '../shared/util/in-parallel.ts';
 import type { TaskPool } from './local-pool.ts';
 
 export interface FitUnitInput {
@@ -36,6 +37,7 @@ export interface FitUnitInput {
 export interface FitUnitDone { readonly fitId: string; readonly bytes: number; readonly wallMs: number; readonly startedAt: string; readonly finishedAt: string }
 
 const direct = <T>(fn: () => Promise<T>) => fn();
+const READS_IN_FLIGHT = 8;
 
 /** Run fit unit `index` of the job and store its output and record; throws if an artifact is missing or oversized. */
 export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
@@ -44,16 +46,18 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
   const unit = plan.fits[o.index];
   if (unit === undefined) throw new Error(`the job plans ${plan.fits.length} fit(s); there is no fit ${o.index}`);
   const t0 = performance.now();
-  const artifacts: AgentArtifact[] = [];
-  for (const taskId of unit.needs) {
+  // A few reads in flight at once: each is a round trip (and an ordered consumer on
+  // the server), so a fit over thousands of agents read one by one waited a minute.
+  const artifacts: AgentArtifact[] = new Array(unit.needs.length);
+  await inParallel(unit.needs, READS_IN_FLIGHT, async (taskId, i) => {
     const r0 = performance.now();
     const bytes = await io(() => o.transport.blobs.get(artifactBlob(o.jobId, taskId)));
     if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
     o.observe?.read?.((performance.now() - r0) / 1000, bytes.byteLength);
     // A store the process does not control could hold anything: bound it before decoding.
     checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
-    artifacts.push(unpackBulk(bytes) as AgentArtifact);
-  }
+    artifacts[i] = unpackBulk(bytes) as AgentArtifact;
+  });
   const startedAt = nowIso();
   const out = await o.pool.run(fitTaskFor(o.spec, plan, o.index, artifacts), o.progress, o.signal);
   const finishedAt = nowIso();

@@ -29,7 +29,7 @@ export interface WorkerOptions {
   /** Tasks held at once (one per pool thread): agent tasks, and fit tasks when the coordinator hands fits out. */
   slots: number;
   log: Logger;
-  /** How long one pull waits for a task before checking for shutdown (ms). */
+  /** How long one pull waits for a task before it is renewed (ms; default 10 s). A drain stops waiting pulls at once. */
   pollMs?: number;
   /** A task still running after this long is stopped and fails (its delivery is retried, then dead-lettered); default: none. */
   taskTimeoutMs?: number;
@@ -55,6 +55,10 @@ export interface WorkerStats {
 }
 
 
+const DEFAULT_POLL_MS = 10_000;
+const JOB_RECORD_TTL_MS = 1000;
+const MAX_CACHED_JOBS = 1000;
+
 export class Worker {
   private state: WorkerStats['state'] = 'starting';
   private readonly current = new Map<string, CurrentTask>();
@@ -65,6 +69,10 @@ export class Worker {
   private skipped = 0;
   private busyMs = 0;
   private loops: Promise<void>[] = [];
+  /** Aborted by drain: the slots' waiting pulls end at once. */
+  private readonly pulling = new AbortController();
+  /** Job records by id, read at most once a second per job (see jobRecord). */
+  private readonly jobs = new Map<string, { record: JobRecord | null; at: number }>();
 
   /** Store calls that ride over a server restart or leader election instead of spending a delivery. */
   private readonly io: <T>(fn: () => Promise<T>) => Promise<T>;
@@ -89,6 +97,7 @@ export class Worker {
    */
   async drain(timeoutMs = Infinity): Promise<number> {
     if (this.state === 'running' || this.state === 'starting') this.state = 'draining';
+    this.pulling.abort();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finished = Promise.all(this.loops).then(() => 0);
     const released = Number.isFinite(timeoutMs)
@@ -122,7 +131,7 @@ export class Worker {
     while (this.state === 'running') {
       let d: Delivery | null;
       try {
-        d = await q.next(this.o.pollMs ?? 1000);
+        d = await q.next(this.o.pollMs ?? DEFAULT_POLL_MS, this.pulling.signal);
       } catch (e) {
         log.warn({ err: e }, 'pulling a task failed; retrying');
         await new Promise((r) => setTimeout(r, 1000));
@@ -155,8 +164,7 @@ export class Worker {
     const key = taskKey(env.jobId, env.taskId);
     const prev = await this.io(() => t.state.get(key));
     const prevRec = prev ? (decodeJson(prev.value) as TaskRecord) : null;
-    const job = await this.io(() => t.state.get(jobKey(env.jobId)));
-    const jobRecord = job ? (decodeJson(job.value) as JobRecord) : null;
+    const jobRecord = await this.jobRecord(env.jobId);
     const kind = 'fit' in env ? 'fit' : env.task.kind;
     if (prevRec?.status === 'done' || jobRecord === null || TERMINAL.includes(jobRecord.status)) {
       // Already done (a redelivery after a lost ack), or its job is gone or over: nothing to run.
@@ -277,6 +285,24 @@ export class Worker {
       ...(m ? { observe: { read: (s: number, b: number) => m.artifactRead(s, b), stored: (s: number, b: number) => m.stored('fit', s, b) } } : {}),
     });
     return { bytes: r.bytes, finishedAt: r.finishedAt };
+  }
+
+  /**
+   * The job's record, read from the store at most once a second per job: a thousand
+   * workers each reading it for every task was a tenth of the server's requests in
+   * the scaling benchmark. A job over (or gone) is final; a running one may be
+   * cancelled meanwhile, so a worker may start a cancelled job's task up to a second
+   * late (its result is then ignored). The spec never changes.
+   */
+  private async jobRecord(jobId: string): Promise<JobRecord | null> {
+    const now = Date.now();
+    const hit = this.jobs.get(jobId);
+    if (hit && (hit.record === null || TERMINAL.includes(hit.record.status) || now - hit.at < JOB_RECORD_TTL_MS)) return hit.record;
+    const v = await this.io(() => this.o.transport.state.get(jobKey(jobId)));
+    const record = v ? (decodeJson(v.value) as JobRecord) : null;
+    if (this.jobs.size >= MAX_CACHED_JOBS) this.jobs.delete(this.jobs.keys().next().value!);
+    this.jobs.set(jobId, { record, at: now });
+    return record;
   }
 
   private emit(ev: JobEvent): void {

@@ -22,7 +22,8 @@ export interface HostConfig {
   /** Task duration distribution (see parseDuration). */
   readonly duration: string;
   readonly artifactBytes: number;
-  readonly pollMs: number;
+  /** Pull wait (ms); absent: the worker's default. */
+  readonly pollMs?: number;
 }
 
 export interface HostReport {
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     const batch = await Promise.all(Array.from({ length: Math.min(50, cfg.workers - i) }, async (_, j) => {
       const nc = await connect({ servers: cfg.nats, name: `${cfg.prefix}-${i + j}`, maxReconnectAttempts: -1, noAsyncTraces: true });
       conns.push(nc);
-      return new Worker({ transport: await createNatsTransport(nc), pool, id: `${cfg.prefix}-${i + j}`, slots: 1, log, pollMs: cfg.pollMs });
+      return new Worker({ transport: await createNatsTransport(nc), pool, id: `${cfg.prefix}-${i + j}`, slots: 1, log, ...(cfg.pollMs !== undefined ? { pollMs: cfg.pollMs } : {}) });
     }));
     workers.push(...batch);
   }

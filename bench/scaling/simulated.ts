@@ -133,7 +133,7 @@ export async function runSimulated(o: SimRunOptions): Promise<SimRow> {
     await waitApi(nc, 60_000);
     const per = Math.ceil(o.workers / o.processes);
     for (let p = 0, left = o.workers; left > 0; p++, left -= per) {
-      hosts.push(startHost({ nats: server.url, workers: Math.min(per, left), prefix: `sim${p}`, duration: o.duration, artifactBytes: o.artifactBytes, pollMs: o.pollMs ?? 1000 }));
+      hosts.push(startHost({ nats: server.url, workers: Math.min(per, left), prefix: `sim${p}`, duration: o.duration, artifactBytes: o.artifactBytes, ...(o.pollMs !== undefined ? { pollMs: o.pollMs } : {}) }));
     }
     await Promise.all(hosts.map((h) => h.ready));
     say(`${o.workers} simulated worker(s) in ${hosts.length} process(es) ready; submitting ${o.jobs} job(s) of ${o.tasksPerJob} task(s)`);

@@ -18,6 +18,8 @@ export interface SetupConfig {
 export const DEFAULT_SETUP: SetupConfig = { replicas: 1, storage: 'file', leaseMs: 30_000, maxDeliveries: 5 };
 
 const NS_PER_MS = 1_000_000;
+/** Pull requests the task consumer holds at once: idle worker slots cluster-wide. */
+export const MAX_WAITING_PULLS = 16_384;
 /** Window in which re-publishing the same task id is dropped by JetStream. */
 const DEDUPE_WINDOW_MS = 120_000;
 
@@ -51,11 +53,21 @@ export async function setupJetStream(nc: NatsConnection, partial: Partial<SetupC
     max_deliver: cfg.maxDeliveries,
     // One message per pull per slot: a worker never holds tasks it is not running.
     max_ack_pending: -1,
+    // Every idle worker slot has a pull waiting; the server's default of 512 refused
+    // the rest of a thousand simulated workers (the scaling benchmark).
+    max_waiting: MAX_WAITING_PULLS,
   };
   const existing = await jsm.consumers.info(TASK_STREAM, WORKER_CONSUMER).catch(() => null);
   if (!existing) await jsm.consumers.add(TASK_STREAM, consumer);
-  else if (existing.config.ack_wait !== consumer.ack_wait || existing.config.max_deliver !== consumer.max_deliver) {
-    await jsm.consumers.update(TASK_STREAM, WORKER_CONSUMER, { ack_wait: consumer.ack_wait, max_deliver: consumer.max_deliver });
+  else {
+    if (existing.config.ack_wait !== consumer.ack_wait || existing.config.max_deliver !== consumer.max_deliver) {
+      await jsm.consumers.update(TASK_STREAM, WORKER_CONSUMER, { ack_wait: consumer.ack_wait, max_deliver: consumer.max_deliver });
+    }
+    // A queue made by an older plearn has the server's default; servers that cannot
+    // raise it on a live consumer keep it (the workers beyond it retry their pulls).
+    if ((existing.config.max_waiting ?? 0) < MAX_WAITING_PULLS) {
+      await jsm.consumers.update(TASK_STREAM, WORKER_CONSUMER, { max_waiting: MAX_WAITING_PULLS }).catch(() => undefined);
+    }
   }
   const storage = cfg.storage === 'file' ? StorageType.File : StorageType.Memory;
   await new Kvm(nc).create(STATE_BUCKET, { replicas: cfg.replicas, storage, history: 1 });

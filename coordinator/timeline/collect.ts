@@ -23,10 +23,8 @@ const ms = (iso: string | undefined) => {
 
 async function jobEntries(state: StateStore, job: string, out: TimelineEntry[], room: number): Promise<boolean> {
   const seen = new Set<string>();
-  for (const key of await state.keys(`task.${job}`)) {
+  for (const [key, v] of await state.entries(`task.${job}`)) {
     if (out.length >= room) return false;
-    const v = await state.get(key);
-    if (!v) continue;
     const r = decodeJson(v.value) as TaskRecord;
     const task = key.slice(`task.${job}.`.length);
     seen.add(task);
@@ -36,12 +34,10 @@ async function jobEntries(state: StateStore, job: string, out: TimelineEntry[], 
     });
   }
   // Fits the coordinator ran have a fit record only.
-  for (const key of await state.keys(`fit.${job}`)) {
+  for (const [key, v] of await state.entries(`fit.${job}`)) {
     const task = key.slice(`fit.${job}.`.length);
     if (seen.has(task)) continue;
     if (out.length >= room) return false;
-    const v = await state.get(key);
-    if (!v) continue;
     const r = decodeJson(v.value) as FitRecord;
     out.push({
       job, task, kind: 'fit', worker: r.worker ?? 'coordinator', slot: -1, status: r.status, attempts: 1,

@@ -43,17 +43,21 @@ class MemoryQueue implements TaskQueue {
     return n;
   }
 
-  next(waitMs: number): Promise<Delivery | null> {
+  next(waitMs: number, signal?: AbortSignal): Promise<Delivery | null> {
+    if (signal?.aborted) return Promise.resolve(null);
     const item = this.ready.shift();
     if (item) return Promise.resolve(this.deliver(item));
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
-      const waiter = (it: Item | null) => { clearTimeout(t); resolve(it ? this.deliver(it) : null); };
-      const t = setTimeout(() => {
+      const giveUp = () => {
+        clearTimeout(t);
         const k = this.waiters.indexOf(waiter);
         if (k >= 0) this.waiters.splice(k, 1);
         resolve(null);
-      }, waitMs);
+      };
+      const waiter = (it: Item | null) => { clearTimeout(t); signal?.removeEventListener('abort', giveUp); resolve(it ? this.deliver(it) : null); };
+      const t = setTimeout(giveUp, waitMs);
+      signal?.addEventListener('abort', giveUp, { once: true });
       this.waiters.push(waiter);
     });
   }
@@ -165,6 +169,13 @@ class MemoryState implements StateStore {
   async keys(prefix: string): Promise<string[]> {
     const pre = prefix + '.';
     return [...this.map.keys()].filter((k) => k.startsWith(pre));
+  }
+
+  async entries(prefix: string): Promise<Map<string, StoredValue>> {
+    const pre = prefix + '.';
+    const out = new Map<string, StoredValue>();
+    for (const [k, v] of this.map) if (k.startsWith(pre)) out.set(k, { value: v.value.slice(), revision: v.revision });
+    return out;
   }
 }
 

@@ -39,8 +39,8 @@ export interface TaskQueue {
   enqueue(jobId: string, taskId: string, data: Uint8Array): Promise<void>;
   /** Drop every queued (not yet delivered) task of a job; returns how many. */
   purge(jobId: string): Promise<number>;
-  /** The next task, or null when none arrived within `waitMs`. */
-  next(waitMs: number): Promise<Delivery | null>;
+  /** The next task, or null when none arrived within `waitMs` or `signal` was aborted first (a worker draining). */
+  next(waitMs: number, signal?: AbortSignal): Promise<Delivery | null>;
   /** Be told (once per task) about tasks that exhausted their deliveries. */
   onDeadLetter(handler: (letter: DeadLetter) => void): () => void;
   /**
@@ -68,6 +68,8 @@ export interface StateStore {
   delete(key: string): Promise<void>;
   /** Keys under `prefix` (its own tokens, then anything below). */
   keys(prefix: string): Promise<string[]>;
+  /** Every key under `prefix` with its value, read in one pass (not one request per key). */
+  entries(prefix: string): Promise<Map<string, StoredValue>>;
 }
 
 /** Large immutable blobs (JetStream Object Store): artifacts, world models, results. */

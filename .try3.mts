@@ -1,0 +1,11 @@
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager, AckPolicy } from '@nats-io/jetstream';
+import { setupJetStream } from '/work/main/coordinator/nats/setup.ts';
+const nc = await connect({ servers: 'nats://127.0.0.1:14223' });
+const jsm = await jetstreamManager(nc);
+await jsm.streams.add({ name: 'PLEARN_TASKS', subjects: ['plearn.task.>'], retention: 'workqueue' as any });
+await jsm.consumers.add('PLEARN_TASKS', { durable_name: 'plearn-workers', ack_policy: AckPolicy.Explicit });
+console.log('before', (await jsm.consumers.info('PLEARN_TASKS', 'plearn-workers')).config.max_waiting);
+await setupJetStream(nc, {});
+console.log('after', (await jsm.consumers.info('PLEARN_TASKS', 'plearn-workers')).config.max_waiting);
+await nc.close();
