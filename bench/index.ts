@@ -7,6 +7,7 @@ import { benchCluster, formatCluster } from './cluster.ts';
 import { benchTensor, formatTensor } from './tensor.ts';
 import { benchGpu, formatGpu, GPU_VALUE_OPTIONS } from './webgpu-steps.ts';
 import { benchSweepWorkers, formatSweepWorkers } from './sweep-workers.ts';
+import { benchScaling, formatScaling, SCALING_VALUE_OPTIONS } from './scaling/index.ts';
 
 // A section's run may be async (the tensor section talks to a PyTorch process).
 const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => string }> = {
@@ -18,12 +19,15 @@ const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => strin
   gpu: { run: () => benchGpu(), format: formatGpu as (r: never) => string },
   // Only when named: two full sweeps on a local cluster (minutes).
   'sweep-workers': { run: benchSweepWorkers, format: formatSweepWorkers as (r: never) => string },
+  // Only when named: a thousand simulated workers and real worker processes (a quarter of an hour).
+  scaling: { run: () => benchScaling(), format: formatScaling as (r: never) => string },
 };
-const ON_REQUEST = new Set(['gpu', 'sweep-workers']);
+const ON_REQUEST = new Set(['gpu', 'sweep-workers', 'scaling']);
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
-const wanted = args.filter((a, i) => !a.startsWith('--') && !GPU_VALUE_OPTIONS.includes(args[i - 1]));
+const valueOptions = [...GPU_VALUE_OPTIONS, ...SCALING_VALUE_OPTIONS];
+const wanted = args.filter((a, i) => !a.startsWith('--') && !valueOptions.includes(args[i - 1]));
 const unknown = wanted.filter((w) => !(w in SECTIONS));
 if (unknown.length > 0) {
   process.stderr.write(`bench: unknown section ${unknown.join(', ')}; available: ${Object.keys(SECTIONS).join(', ')}\n`);

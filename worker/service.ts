@@ -236,7 +236,10 @@ export class Worker {
       };
       await this.io(() => t.state.put(key, encodeJson(done)));
       if (!this.held.has(key)) return; // released by a drain timeout: the next holder redoes it
-      await d.ack();
+      // The record already says done; the ack only takes the task off the queue (a lost
+      // one brings a redelivery that is skipped), so the slot pulls its next task now
+      // instead of a round trip later.
+      d.ack().catch((e: unknown) => log.warn({ job: env.jobId, task: env.taskId, err: (e as Error).message }, 'ack lost; the task will come back once and be skipped'));
       this.completed++;
       this.o.metrics?.finished(kind, 'done', wallMs);
       this.emit('fit' in env
