@@ -14,16 +14,17 @@ export interface JobOptions {
   seed?: string; gamma?: string; fitSteps?: string; fitLr?: string; epsilon?: string; episodeLength?: string;
   goalFamily?: string; grid?: string; backend?: string; fitBatch?: string; evalStates?: string; rollouts?: string;
   viTol?: string; preset?: string; envSteps?: string; numEnvs?: string; qHidden?: string; qLr?: string; her?: string; track?: string;
-  fitTerminal?: string;
+  fitTerminal?: string; fitAgentsPerStep?: string;
 }
 
 export const FOURROOMS_ONLY: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'steps',
   'model', 'fit', 'support', 'epsilon', 'episodeLength'];
 export const CONTINUOUS_ONLY: readonly (keyof JobOptions)[] = ['goalFamily', 'grid', 'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol',
-  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal'];
+  'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal', 'fitAgentsPerStep'];
 export const JOB_KEYS: readonly (keyof JobOptions)[] = ['variant', 'layout', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'goalFamily', 'grid',
-  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal'];
+  'backend', 'fitBatch', 'evalStates', 'rollouts', 'viTol', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'fitTerminal',
+  'fitAgentsPerStep'];
 const flag = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 export function addJobOptions(cmd: Command): Command {
@@ -59,6 +60,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--grid <n>', 'mountaincar/reacher: VI grid points per state dim (quick 200 / 21; paper 200 / 50)')
     .option('--backend <b>', 'mountaincar/reacher: tensor backend auto | tensorflow-gpu | webgpu | tensorflow | cpu-blas | wasm | cpu (auto: the first that loads, in this order; webgpu only on a hardware GPU)')
     .option('--fit-batch <n>', 'mountaincar/reacher: P-learning batch size (quick 512 / 256; paper 4096 / 1024)')
+    .option('--fit-agents-per-step <n>', 'mountaincar/reacher: a fit step evaluates at most this many agents, drawn afresh each step (default 64; a fit over fewer is unchanged)')
     .option('--fit-terminal <mode>', 'mountaincar/reacher: samples whose state already meets the goal: skip (quick MountainCar) | fit (quick Reacher; paper, as the reference)')
     .option('--eval-states <n>', 'mountaincar/reacher: states for the WM error metrics (default 20000)')
     .option('--rollouts <n>', 'mountaincar/reacher: reset states per unseen-goal rollout (default 512)')

@@ -475,3 +475,39 @@ test('toy fit: two agents with an oracle Q* of s\' = s + 0.1(a − 1) recover th
   assert.ok(final < initial / 10, `model error ${initial} → ${final} (${seconds.toFixed(1)} s)`);
   for (const a of agents) a.q.dispose?.();
 });
+
+test('agentsPerStep: a capped step evaluates at most that many agents, each about equally often; a cap at or above the agents changes nothing', async () => {
+  const tf = await getTf();
+  const gamma = 0.9;
+  const grid: QGrid = { low: Float64Array.of(-1.6), high: Float64Array.of(1.6), size: Int32Array.of(33) };
+  const centers = [-1.2, -0.7, -0.2, 0.3, 0.8, 1.3];
+  const tables = tabulate(grid, centers.length, 3, (g, a, p) => Math.exp(-((p[0] + 0.1 * (a - 1) - centers[g]) ** 2)));
+  let seen = new Set<number>();
+  const perStep: number[] = [];
+  const uses = new Array<number>(centers.length).fill(0);
+  const agents: FitAgent[] = centers.map((_c, g) => {
+    const q = oracleQFunction(tf, grid, [tables[g]]);
+    const note = () => { if (!seen.has(g)) { seen.add(g); uses[g]++; } };
+    return {
+      q: { ...q, values: (t, s, gi) => { note(); return q.values(t, s, gi); }, targets: (t, s, a, gi) => { note(); return q.targets(t, s, a, gi); } },
+      backup: (tfx, s) => { const r = tfx.zeros([s.shape[0]]) as Tensor1D; return { r, d: tfx.zerosLike(r) }; },
+    };
+  });
+  const spec: WorldModelSpec = { ...DEFAULT_MODEL, stateDim: 1, nActions: 3, hidden: [8] };
+  const box = { low: Float64Array.of(-1), high: Float64Array.of(1) };
+  const fit = (agentsPerStep: number | undefined, steps: number) => fitWorldModel(tf,
+    { model: spec, steps, batchSize: 64, lr: 1e-3, schedule: 'constant', gamma, loss: 'l1', logEvery: 1, ...(agentsPerStep !== undefined ? { agentsPerStep } : {}) },
+    agents, box, new Rng(3), () => { perStep.push(seen.size); seen = new Set(); });
+  const steps = 120;
+  await fit(2, steps);
+  assert.equal(perStep.length, steps);
+  assert.ok(perStep.every((n) => n === 2), `agents per step: ${[...new Set(perStep)]}`);
+  // Each agent is drawn with probability 2/6 per step: 40 expected, sd ≈ 5.2.
+  assert.ok(uses.every((u) => Math.abs(u - (steps * 2) / centers.length) < 20), `uses ${uses}`);
+  perStep.length = 0;
+  const all = await fit(undefined, 30);
+  assert.ok(perStep.every((n) => n === centers.length), 'uncapped: a batch of 64 reaches all six agents');
+  const same = await fit(6, 30);
+  assert.deepEqual(same.losses, all.losses, 'a cap of all the agents is the uncapped fit, draw for draw');
+  for (const a of agents) a.q.dispose?.();
+});

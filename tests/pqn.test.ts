@@ -238,3 +238,14 @@ test('the tensor predictor evaluation uses agrees with the float64 world model t
   }
   assert.ok(worst < 1e-5, `max |Δ| ${worst}`);
 });
+
+test('a network as variables holds its weights once, and disposing them frees all of it (no intermediate copy left behind)', async () => {
+  const tf = await fastTf();
+  const w = initQNet({ obsDims: [0, 1], goalDims: [0], hidden: [64, 32], nActions: 3 }, new Rng(2));
+  const bytes = w.params.reduce((a, p) => a + p.data.byteLength, 0);
+  const m0 = tf.memory();
+  const vars = qNetTensors(tf, w, false);
+  assert.equal(tf.memory().numBytes - m0.numBytes, bytes);
+  for (const v of vars) v.dispose();
+  assert.deepEqual([tf.memory().numBytes, tf.memory().numTensors], [m0.numBytes, m0.numTensors]);
+});

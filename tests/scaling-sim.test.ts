@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createSimPool, parseDuration } from '../bench/scaling/sim-pool.ts';
+import { createSimPool, durationMean, parseDuration } from '../bench/scaling/sim-pool.ts';
 import { runSimulated, simJob } from '../bench/scaling/simulated.ts';
 import { dispatchDelays, dispatchStats, quantile } from '../coordinator/timeline/dispatch.ts';
 import { fitTaskFor, planJob } from '../shared/experiments/jobs.ts';
@@ -34,6 +34,8 @@ describe('simulated workers: durations', () => {
     assert.throws(() => parseDuration('uniform:6:4'), /upper bound must be a number of seconds in \[6, 3600\]/);
     assert.throws(() => parseDuration('-1'), /the duration must be/);
     assert.throws(() => parseDuration('gamma:1:2'), /give seconds \(5\), uniform:A:B or lognormal:MEDIAN:SIGMA/);
+    assert.deepEqual([durationMean('5'), durationMean('uniform:4:6'), durationMean('lognormal:2:0')], [5, 5, 2]);
+    assert.ok(Math.abs(durationMean('lognormal:1:1') - Math.exp(0.5)) < 1e-12);
   });
 });
 

@@ -3,7 +3,8 @@
 // system saturates (docs/scaling.md). Parts:
 //   real        1 and 2 real worker processes on a sweep and a MountainCar job
 //   saturation  N = 1, 10, 100, 1000 simulated workers, tasks of 0 s
-//   target      1000 simulated workers, 20 000 tasks of 5 s, 64 KiB artifacts
+//   target      1000 simulated workers, 20 000 tasks of 5 s (--duration: another
+//               distribution, e.g. uniform:4:6), 64 KiB artifacts
 //   fit         the centralized fit's cost for 1 … 256 agents
 // Progress goes to stderr; the whole run takes about a quarter of an hour here.
 
@@ -15,7 +16,7 @@ import type { RealBench } from './real.ts';
 import { runSimulated } from './simulated.ts';
 import type { SimRow } from './simulated.ts';
 
-export const SCALING_VALUE_OPTIONS = ['--parts'];
+export const SCALING_VALUE_OPTIONS = ['--parts', '--duration'];
 const PARTS = ['real', 'saturation', 'target', 'fit'] as const;
 type Part = typeof PARTS[number];
 
@@ -62,8 +63,10 @@ export async function benchScaling(argv: readonly string[] = process.argv.slice(
     }
   }
   if (parts.includes('target')) {
-    say('target: 1000 simulated workers, 20 000 tasks of 5 s (ideal 200 tasks/s)');
-    out.target = await runSimulated({ workers: 1000, processes: 4, jobs: 10, tasksPerJob: 2000, duration: '5', artifactBytes: 64 * 1024, timeoutMs: 1_800_000, say });
+    const di = argv.indexOf('--duration');
+    const duration = di >= 0 ? argv[di + 1] ?? '' : '5';
+    say(`target: 1000 simulated workers, 20 000 tasks of ${duration} s (5 s: ideal 200 tasks/s)`);
+    out.target = await runSimulated({ workers: 1000, processes: 4, jobs: 10, tasksPerJob: 2000, duration, artifactBytes: 64 * 1024, timeoutMs: 1_800_000, say });
   }
   if (parts.includes('fit')) {
     say('fit cost: 1, 4, 16, 64, 256 agents');
@@ -101,8 +104,10 @@ export function formatScaling(b: ScalingBench): string {
   }
   if (b.fit) {
     lines.push(`fit cost against agents (${b.fit.backend}; MountainCar Q-networks ${b.fit.hidden.join('×')}, random; batch ${b.fit.batch})`,
-      'agents  ms/step  tensors MiB  agents\' weights MiB');
-    for (const r of b.fit.rows) lines.push(`${String(r.agents).padEnd(7)} ${f1(r.msPerStep).padStart(8)} ${f1(r.tensorMb).padStart(12)} ${f1(r.weightsMb).padStart(19)}`);
+      'agents  per step  ms/step  tensors MiB  agents\' weights MiB');
+    for (const r of b.fit.rows) {
+      lines.push(`${String(r.agents).padEnd(7)} ${String(r.agentsPerStep).padStart(8)} ${f1(r.msPerStep).padStart(8)} ${f1(r.tensorMb).padStart(12)} ${f1(r.weightsMb).padStart(19)}`);
+    }
   }
   return lines.join('\n');
 }

@@ -57,6 +57,14 @@ export function parseDuration(text: string, random: () => number = Math.random):
   throw new Error(`task duration "${text}": give seconds (5), uniform:A:B or lognormal:MEDIAN:SIGMA`);
 }
 
+/** The distribution's mean in seconds (lognormal: median·e^(σ²/2)); parse errors as parseDuration's. */
+export function durationMean(text: string): number {
+  parseDuration(text);
+  const p = text.split(':').map(Number);
+  if (p.length === 1) return p[0];
+  return text.startsWith('uniform') ? (p[1] + p[2]) / 2 : p[1] * Math.exp((p[2] * p[2]) / 2);
+}
+
 /** Field carrying the padding; the fit never sees it. */
 const PAD = 'simPadding';
 

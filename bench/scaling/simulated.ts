@@ -22,6 +22,7 @@ import { ROOT } from '../../tests/support/run-cli.ts';
 import { startService, stopAll } from '../../tests/support/services.ts';
 import type { HostConfig, HostReport } from './sim-host.ts';
 import { cpuSeconds, peakRssMb } from './proc.ts';
+import { durationMean } from './sim-pool.ts';
 
 export interface SimRunOptions {
   readonly workers: number;
@@ -49,7 +50,7 @@ export interface SimRow {
   /** Agent tasks: first queued → last stored (s). */
   readonly wallS: number;
   readonly tasksPerSec: number;
-  /** Slots ÷ task duration, for a fixed duration; null otherwise. */
+  /** Slots ÷ mean task duration; null for tasks of 0 s. */
   readonly idealTasksPerSec: number | null;
   readonly efficiency: number | null;
   readonly dispatch: DispatchStats;
@@ -124,6 +125,7 @@ async function waitApi(nc: NatsConnection, timeoutMs: number): Promise<void> {
 
 export async function runSimulated(o: SimRunOptions): Promise<SimRow> {
   const say = o.say ?? (() => undefined);
+  durationMean(o.duration); // a bad distribution fails here, before anything starts
   const server = await startNatsServer();
   const coordinator = startService('coordinator', ['coordinator', '--nats', server.url, '--fits-on', 'workers', '--health-port', '0', '--log-level', 'warn']);
   const hosts: Host[] = [];
@@ -190,8 +192,8 @@ function summarise(o: SimRunOptions, entries: TimelineEntry[], reports: HostRepo
   }
   const wallS = agents.length > 0 ? (end - start) / 1000 : NaN;
   const tasks = o.jobs * o.tasksPerJob;
-  const fixed = Number(o.duration);
-  const ideal = Number.isFinite(fixed) && fixed > 0 ? Math.min(o.workers, tasks) / fixed : null;
+  const mean = durationMean(o.duration);
+  const ideal = mean > 0 ? Math.min(o.workers, tasks) / mean : null;
   const tasksPerSec = agents.length / wallS;
   const runs = reports.reduce((a, r) => a + r.runs, 0);
   // Across hosts too: a task two hosts both ran is a task run twice.

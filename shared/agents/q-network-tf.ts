@@ -29,7 +29,9 @@ export function initQNet(spec: QNetSpec, rng: Rng): QNetWeights {
 
 export function qNetTensors(tf: TF, w: QNetWeights, trainable: boolean): Variable[] {
   checkQNetWeights(w);
-  return w.params.map((p) => tf.variable(tf.tensor(p.data, [...p.shape], 'float32'), trainable));
+  // tidy: the tensor each variable is made from would otherwise stay allocated beside
+  // it (a second copy of every network; found by the scaling benchmark's fit rows).
+  return tf.tidy(() => w.params.map((p) => tf.variable(tf.tensor(p.data, [...p.shape], 'float32'), trainable)));
 }
 
 /** A copy of the current values of the network's variables (read back asynchronously: GPU backends have no sync read in Node). */

@@ -28,6 +28,8 @@ export interface ContinuousConfig {
   readonly backend: BackendName | 'auto';
   readonly fitSteps: number;
   readonly fitBatch: number;
+  /** A fit step draws at most this many agents (see FitConfig.agentsPerStep); fits over fewer agents are unaffected. */
+  readonly fitAgentsPerStep: number;
   readonly fitLr: number;
   readonly fitSchedule: 'cosine' | 'linear';
   /**
@@ -54,11 +56,13 @@ export const MAX_TRACK = 16;
 
 export interface ContinuousInput extends PqnInput {
   preset?: unknown; agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
-  backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitLr?: unknown; fitTerminal?: unknown; viTol?: unknown; viMaxIters?: unknown;
+  backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitAgentsPerStep?: unknown; fitLr?: unknown; fitTerminal?: unknown; viTol?: unknown; viMaxIters?: unknown;
   evalStates?: unknown; rollouts?: unknown; track?: unknown;
 }
 
-type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend'>;
+type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend' | 'fitAgentsPerStep'>;
+/** Above the agents of any shipped preset's fit: their fits are exactly the uncapped ones. */
+export const DEFAULT_FIT_AGENTS_PER_STEP = 64;
 
 /**
  * `paper`: the reference implementation's settings exactly (a GPU's work). `quick`: CPU-sized — the fit at a larger
@@ -129,6 +133,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     backend: oneOf<BackendName | 'auto'>('backend', input.backend ?? 'auto', ['auto', ...BACKEND_NAMES]),
     fitSteps: intIn('fit-steps', input.fitSteps ?? d.fitSteps, 1, 10_000_000),
     fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
+    fitAgentsPerStep: intIn('fit-agents-per-step', input.fitAgentsPerStep ?? DEFAULT_FIT_AGENTS_PER_STEP, 1, 4096),
     fitLr: numberIn('fit-lr', input.fitLr ?? d.fitLr, 1e-8, 1),
     fitSchedule: d.fitSchedule,
     fitTerminal: oneOf('fit-terminal', input.fitTerminal ?? d.fitTerminal, ['fit', 'skip'] as const),

@@ -128,7 +128,7 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   let fit;
   try {
     fit = await fitWorldModel(tf, {
-      ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr,
+      ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr, agentsPerStep: cfg.fitAgentsPerStep,
       schedule: cfg.fitSchedule, terminalStates: cfg.fitTerminal, gamma: cfg.gamma, logEvery: Math.max(1, Math.floor(cfg.fitSteps / 50)),
     }, fitAgents, (rng, n, out) => sampleStates(env, cfg.sampleFrom, rng, out, n), fitRng,
     (p) => onProgress?.('fit', p.step, p.steps));

@@ -54,7 +54,7 @@ export const MAX_TASKS_PER_JOB = 100_000;
 
 const FOURROOMS_KEYS = ['layoutText', 'layoutName', 'variant', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'alphaExponent'] as const;
-const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch',
+const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch', 'fitAgentsPerStep',
   'fitLr', 'fitTerminal', 'viTol', 'viMaxIters', 'evalStates', 'rollouts'] as const;
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());

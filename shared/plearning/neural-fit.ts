@@ -63,6 +63,14 @@ export interface FitConfig {
   readonly terminalStates?: 'fit' | 'skip';
   /** Loss values are read back from the backend, and onProgress called, every this many steps (default 50). */
   readonly logEvery?: number;
+  /**
+   * At most this many agents per step (default: all). With more agents, each step
+   * draws this many without replacement and its batch from their (agent, goal)
+   * pairs, so a step's cost stops growing with the agent count (one network
+   * evaluation per agent in the step). Fewer agents than this: the fit is exactly
+   * the uncapped one, draw for draw.
+   */
+  readonly agentsPerStep?: number;
 }
 
 export const DEFAULT_FIT: Omit<FitConfig, 'model'> = {
@@ -93,6 +101,16 @@ export interface AgentBatch {
   readonly states: Tensor2D;
   readonly actions: Tensor1D;
   readonly goals: Tensor1D;
+}
+
+/** Move `k` agents drawn uniformly without replacement to the front of `order` (a partial Fisher–Yates shuffle). */
+function drawAgents(rng: Rng, order: Int32Array, k: number): void {
+  for (let j = 0; j < k; j++) {
+    const r = j + rng.int(order.length - j);
+    const t = order[j];
+    order[j] = order[r];
+    order[r] = t;
+  }
 }
 
 export function learningRate(cfg: Pick<FitConfig, 'lr' | 'schedule' | 'steps'>, step: number): number {
@@ -212,6 +230,13 @@ export async function fitWorldModel(
   let pendingFrom = 0;
   const stateBuf = new Float64Array(cfg.batchSize * D);
   const perAgent = agents.map(() => ({ goals: [] as number[] }));
+  // Pairs are listed agent by agent: agent a's are pairs[pairStart[a] .. pairEnd[a]).
+  const pairStart = new Int32Array(agents.length).fill(-1);
+  const pairEnd = new Int32Array(agents.length);
+  pairs.forEach((p, i) => { if (pairStart[p.agent] < 0) pairStart[p.agent] = i; pairEnd[p.agent] = i + 1; });
+  const order = Int32Array.from(agents.map((_, i) => i)).filter((a) => pairStart[a] >= 0);
+  const cap = cfg.agentsPerStep !== undefined && cfg.agentsPerStep < order.length ? Math.max(1, Math.floor(cfg.agentsPerStep)) : null;
+  const cum = new Int32Array(cap ?? 0);
 
   const flush = async (uptoStep: number): Promise<void> => {
     if (pending.length === 0) return;
@@ -232,9 +257,27 @@ export async function fitWorldModel(
   try {
     for (let step = 0; step < cfg.steps; step++) {
       for (const p of perAgent) p.goals.length = 0;
-      for (let i = 0; i < cfg.batchSize; i++) {
-        const pair = pairs[rng.int(pairs.length)];
-        perAgent[pair.agent].goals.push(pair.goal);
+      if (cap === null) {
+        for (let i = 0; i < cfg.batchSize; i++) {
+          const pair = pairs[rng.int(pairs.length)];
+          perAgent[pair.agent].goals.push(pair.goal);
+        }
+      } else {
+        drawAgents(rng, order, cap);
+        // Uniform over the chosen agents' pairs: cumulative pair counts, then a search.
+        let total = 0;
+        for (let j = 0; j < cap; j++) {
+          total += pairEnd[order[j]] - pairStart[order[j]];
+          cum[j] = total;
+        }
+        for (let i = 0; i < cfg.batchSize; i++) {
+          const u = rng.int(total);
+          let lo = 0;
+          while (cum[lo] <= u) lo++;
+          const a = order[lo];
+          const pair = pairs[pairStart[a] + (u - (lo === 0 ? 0 : cum[lo - 1]))];
+          perAgent[pair.agent].goals.push(pair.goal);
+        }
       }
       const lr = learningRate(cfg, step);
       const lossValue = tf.tidy(() => {

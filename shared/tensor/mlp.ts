@@ -24,6 +24,11 @@ export type MlpParams = readonly Tensor[];
  * ±1/√fan_in), γ = 1, β = 0; `uniform` returns numbers in [0, 1).
  */
 export function initMlpParams(tf: TF, spec: MlpSpec, uniform: () => number, trainable = true): Variable[] {
+  // tidy: the tensors the variables are made from are released (variables escape it).
+  return tf.tidy(() => mlpVariables(tf, spec, uniform, trainable));
+}
+
+function mlpVariables(tf: TF, spec: MlpSpec, uniform: () => number, trainable: boolean): Variable[] {
   const widths = [spec.inDim, ...spec.hidden, spec.outDim];
   const out: Variable[] = [];
   const draw = (n: number, bound: number): Float32Array => {

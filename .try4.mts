@@ -1,0 +1,14 @@
+import { initBackend } from '/work/main/shared/tensor/backend.ts';
+import { initQNet, qNetTensors } from '/work/main/shared/agents/q-network-tf.ts';
+import { Rng } from '/work/main/shared/util/rng.ts';
+const { tf } = await initBackend('cpu');
+const spec = { obsDims: [0, 1], goalDims: [0], hidden: [256, 256, 256], nActions: 3 };
+const w = initQNet(spec, new Rng(1));
+let bytes = 0; for (const p of w.params) bytes += p.data.byteLength;
+const m0 = tf.memory();
+const vs = qNetTensors(tf, w, false);
+const m1 = tf.memory();
+console.log('weights', bytes, 'numBytes delta', m1.numBytes - m0.numBytes, 'tensors delta', m1.numTensors - m0.numTensors);
+for (const v of vs) v.dispose();
+const m2 = tf.memory();
+console.log('after dispose: numBytes delta', m2.numBytes - m0.numBytes, 'tensors', m2.numTensors - m0.numTensors);
