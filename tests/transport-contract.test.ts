@@ -142,6 +142,31 @@ function contract(label: string, make: () => Promise<{ t: Transport; close(): Pr
       }
     });
 
+    test('state: entries ends while other writers keep writing under the prefix, with every key written before it began', async () => {
+      const s = t.state;
+      for (let i = 0; i < 200; i++) await s.put(`task.busy.t${i}`, enc.encode('before'));
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing; i++) {
+          await s.put(`task.busy.t${i % 400}`, enc.encode(`during ${i}`));
+          // The in-process store never waits on I/O: without this the loop would starve every timer.
+          if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+        }
+      })();
+      try {
+        await sleep(100);
+        for (let round = 0; round < 3; round++) {
+          const t0 = Date.now();
+          const got = await s.entries('task.busy');
+          assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+          for (let i = 0; i < 200; i++) assert.ok(got.has(`task.busy.t${i}`), `task.busy.t${i}`);
+        }
+      } finally {
+        writing = false;
+        await writer;
+      }
+    });
+
     test('next: an aborted signal ends a waiting pull at once with null; the queue still delivers after', async () => {
       const stop = new AbortController();
       const t0 = Date.now();

@@ -236,14 +236,19 @@ class NatsState implements StateStore {
     const subjectPrefix = `$KV.${STATE_BUCKET}.`;
     const c = await this.js.consumers.get(`KV_${STATE_BUCKET}`, { filter_subjects: `${subjectPrefix}${prefix}.>`, deliver_policy: DeliverPolicy.LastPerSubject });
     try {
-      if ((await c.info(true)).num_pending === 0) return out;
+      // The snapshot is the keys' last values when the consumer was made: exactly
+      // `pending` messages. Writes after that arrive behind them and keep `pending`
+      // above zero on a busy bucket, so the count, not pending, ends the scan.
+      const snapshot = (await c.info(true)).num_pending;
+      if (snapshot === 0) return out;
       const msgs = await c.consume();
+      let n = 0;
       for await (const m of msgs) {
         const op = m.headers?.get('KV-Operation');
         // A plain Uint8Array, as get gives (the client may hand back a Node Buffer).
         const value = new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength);
         if (op !== 'DEL' && op !== 'PURGE') out.set(m.subject.slice(subjectPrefix.length), { value, revision: m.seq });
-        if (m.info.pending === 0) break;
+        if (++n >= snapshot || m.info.pending === 0) break;
       }
       return out;
     } finally {
