@@ -10,7 +10,9 @@ import { natsServerMissing, startNatsServer } from '../../tests/support/nats-ser
 import { plearn } from '../../tests/support/run-cli.ts';
 import { startService, stopAll } from '../../tests/support/services.ts';
 import type { Service } from '../../tests/support/services.ts';
+import { connect } from '@nats-io/transport-node';
 import { cpuSeconds, peakRssMb } from './proc.ts';
+import { waitApi } from './simulated.ts';
 
 export const REAL_SWEEP = 'sweeps/fourrooms-goals.yaml';
 /** Four oracle agents (one goal each) per seed, two seeds, a shortened fit: minutes, not hours, on two cores. */
@@ -41,6 +43,8 @@ async function timeCount(workers: number): Promise<Omit<RealRow, 'speedup' | 'ef
     services.push(startService(`w${i}`, ['worker', ...nats, '--threads', '1', '--id', `w${i}`, '--health-port', '0', '--log-level', 'warn']));
   }
   try {
+    const nc = await connect({ servers: server.url, name: 'plearn-bench' });
+    await waitApi(nc, 60_000).finally(() => nc.close());
     const cpu0 = cpuSeconds(coordinator.child.pid);
     const t0 = performance.now();
     const s = await plearn(['sweep', 'submit', REAL_SWEEP, '--watch', '--json', '--max-active-cells', String(2 * workers), ...nats], 3_600_000);

@@ -110,7 +110,8 @@ export const simJob = (tasks: number, seed: number): JobSpec => ({
   options: { agent: 'qlearning', steps: 1, reward: 'generic', goals: tasks, goalsPerAgent: 1, model: 'deterministic', seed },
 });
 
-async function waitApi(nc: NatsConnection, timeoutMs: number): Promise<void> {
+/** Resolves once a coordinator answers the API (a fresh one is still setting up). */
+export async function waitApi(nc: NatsConnection, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     try {
