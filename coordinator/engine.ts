@@ -322,7 +322,8 @@ export class Coordinator {
   private async onDeadLetter(l: DeadLetter): Promise<void> {
     await this.locked(l.jobId, async () => {
       const prev = await this.readTask(taskKey(l.jobId, l.taskId));
-      const last = prev?.error ?? 'no error recorded (the worker holding it was lost each time)';
+      const own = l.reason !== undefined && l.reason !== LOST_NOTICE && l.reason !== 'max deliveries'; // a worker's "malformed task: …"
+      const last = prev?.error ?? (own ? l.reason! : 'no error recorded (the worker holding it was lost each time)');
       const error = l.reason === LOST_NOTICE ? `${LOST_NOTICE}; last error: ${last}` : last;
       this.opts.metrics?.deadLettered(l.reason);
       const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };

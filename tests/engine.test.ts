@@ -145,6 +145,22 @@ describe('job engine (in-process transport)', () => {
     await c.stop();
   });
 
+  test('a job whose task a worker refused as malformed fails, and its error says why', async () => {
+    const transport = createInProcessTransport({ maxDeliveries: 5 });
+    const coordinator = new Coordinator({ transport, pool, log, reconcileMs: 60_000 });
+    await coordinator.start();
+    const { id } = await coordinator.submit(SPEC);
+    await transport.queue.purge(id); // the job stays running with only the bad task queued
+    await transport.queue.enqueue(id, 'bogus', packBulk({ jobId: id, taskId: 'bogus', task: { kind: 'rm -rf' } }));
+    const worker = new Worker({ transport, pool, id: 'w', slots: 1, log, pollMs: 50 });
+    worker.start();
+    const rec = await coordinator.waitFor(id);
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.error ?? '', /^task bogus failed after 1 deliveries: malformed task: unknown task kind "rm -rf"/);
+    await worker.drain(1000);
+    await coordinator.stop();
+  });
+
   test('cancel drops queued tasks and the job ends cancelled', async () => {
     const transport = createInProcessTransport();
     const coordinator = new Coordinator({ transport, pool, log, reconcileMs: 200 });

@@ -154,8 +154,9 @@ function checkContinuousTask(t: Fields): void {
   const c = objectAt(t.config, 'task.config');
   const L = CONTINUOUS_OPTION_LIMITS;
   onlyKeys(c, 'task.config', ['experiment', 'agent', 'preset', 'pqn', 'goalFamily', 'goalsPerAgent', 'grid', 'viTol', 'viMaxIters', 'seeds', 'seed', 'gamma',
-    'backend', 'fitSteps', 'fitBatch', 'fitLr', 'fitSchedule', 'fitTerminal', 'sampleFrom', 'evalStates', 'rollouts', 'track']);
+    'backend', 'fitSteps', 'fitBatch', 'fitAgentsPerStep', 'fitLr', 'fitSchedule', 'fitTerminal', 'sampleFrom', 'evalStates', 'rollouts', 'track']);
   if (c.track !== undefined) intAt(c.track, 'task.config.track', 2, MAX_TRACK);
+  if (c.fitAgentsPerStep !== undefined) intAt(c.fitAgentsPerStep, 'task.config.fitAgentsPerStep', 1, 4096);
   const experiment = oneOfAt(c.experiment, 'task.config.experiment', ['mountaincar', 'reacher'] as const);
   const env = experiment === 'mountaincar' ? mountainCar : reacher;
   oneOfAt(c.agent, 'task.config.agent', pqn ? ['pqn'] as const : ['oracle'] as const);

@@ -28,8 +28,12 @@ export interface ContinuousConfig {
   readonly backend: BackendName | 'auto';
   readonly fitSteps: number;
   readonly fitBatch: number;
-  /** A fit step draws at most this many agents (see FitConfig.agentsPerStep); fits over fewer agents are unaffected. */
-  readonly fitAgentsPerStep: number;
+  /**
+   * A fit step draws at most this many agents (see FitConfig.agentsPerStep); fits over
+   * fewer are unaffected. Absent: DEFAULT_FIT_AGENTS_PER_STEP (kept out of the config,
+   * so tasks of jobs that leave it alone still pass older workers' checks).
+   */
+  readonly fitAgentsPerStep?: number;
   readonly fitLr: number;
   readonly fitSchedule: 'cosine' | 'linear';
   /**
@@ -133,7 +137,7 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     backend: oneOf<BackendName | 'auto'>('backend', input.backend ?? 'auto', ['auto', ...BACKEND_NAMES]),
     fitSteps: intIn('fit-steps', input.fitSteps ?? d.fitSteps, 1, 10_000_000),
     fitBatch: intIn('fit-batch', input.fitBatch ?? d.fitBatch, 1, 65_536),
-    fitAgentsPerStep: intIn('fit-agents-per-step', input.fitAgentsPerStep ?? DEFAULT_FIT_AGENTS_PER_STEP, 1, 4096),
+    ...(input.fitAgentsPerStep !== undefined ? { fitAgentsPerStep: intIn('fit-agents-per-step', input.fitAgentsPerStep, 1, 4096) } : {}),
     fitLr: numberIn('fit-lr', input.fitLr ?? d.fitLr, 1e-8, 1),
     fitSchedule: d.fitSchedule,
     fitTerminal: oneOf('fit-terminal', input.fitTerminal ?? d.fitTerminal, ['fit', 'skip'] as const),

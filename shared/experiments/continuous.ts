@@ -27,6 +27,7 @@ import { deriveSeed, Rng } from '../util/rng.ts';
 import type { Stat } from '../util/validate.ts';
 import { stat } from '../util/validate.ts';
 import type { ContinuousConfig } from './continuous-config.ts';
+import { DEFAULT_FIT_AGENTS_PER_STEP } from './continuous-config.ts';
 
 const FIT_STREAM = 0xffe00000;
 const EVAL_STREAM = 0xffd00000;
@@ -128,7 +129,7 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   let fit;
   try {
     fit = await fitWorldModel(tf, {
-      ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr, agentsPerStep: cfg.fitAgentsPerStep,
+      ...DEFAULT_FIT, model: spec, steps: cfg.fitSteps, batchSize: cfg.fitBatch, lr: cfg.fitLr, agentsPerStep: cfg.fitAgentsPerStep ?? DEFAULT_FIT_AGENTS_PER_STEP,
       schedule: cfg.fitSchedule, terminalStates: cfg.fitTerminal, gamma: cfg.gamma, logEvery: Math.max(1, Math.floor(cfg.fitSteps / 50)),
     }, fitAgents, (rng, n, out) => sampleStates(env, cfg.sampleFrom, rng, out, n), fitRng,
     (p) => onProgress?.('fit', p.step, p.steps));
