@@ -9,6 +9,7 @@ import { svgToPng } from '../../coordinator/pictures/png.ts';
 import { embedSvg } from '../../coordinator/pictures/sweep/parts.ts';
 import { metricLinesSvg } from '../../coordinator/pictures/sweep/lines.ts';
 import type { LineSeries } from '../../coordinator/pictures/sweep/lines.ts';
+import { DEFAULT_FIT_AGENTS_PER_STEP } from '../../shared/experiments/continuous-config.ts';
 import type { ScalingBench } from './index.ts';
 
 const line = (label: string, pts: readonly [number, number][]): LineSeries => ({ label, points: pts.map(([x, y]) => ({ x, mean: y, se: 0 })) });
@@ -28,7 +29,7 @@ export async function scalingPictures(b: ScalingBench, dir: string): Promise<str
       if (b.target.idealTasksPerSec !== null) series.push(line(`tasks of ${b.target.duration} s, ideal`, [[b.target.workers, b.target.idealTasksPerSec]]));
     }
     await write(dir, 'scaling-throughput', metricLinesSvg({
-      title: 'Throughput against simulated workers (one nats-server, one coordinator, 2 cores)', xLabel: 'simulated workers', yLabel: 'tasks per second',
+      title: 'Throughput against simulated workers (2 cores)', xLabel: 'simulated workers', yLabel: 'tasks per second',
       series, logX: true, logY: false,
     }));
     const all = [...sat, ...(b.target ? [b.target] : [])];
@@ -45,8 +46,11 @@ export async function scalingPictures(b: ScalingBench, dir: string): Promise<str
   }
   if (b.fit) {
     await write(dir, 'scaling-fit', metricLinesSvg({
-      title: `Centralized fit: time per step against agents (MountainCar, ${b.fit.hidden.join('×')} Q-networks)`, xLabel: 'agents in the fit', yLabel: 'ms per fit step',
-      series: [line(`batch ${b.fit.batch}, ${b.fit.backend}`, b.fit.rows.map((r) => [r.agents, r.msPerStep]))], logX: true,
+      title: `Fit step time against agents (${b.fit.hidden.join('×')} Q-networks)`, xLabel: 'agents in the fit', yLabel: 'ms per fit step',
+      series: [
+        line(`at most ${DEFAULT_FIT_AGENTS_PER_STEP} agents per step (default)`, b.fit.rows.filter((r) => r.agentsPerStep === Math.min(r.agents, DEFAULT_FIT_AGENTS_PER_STEP)).map((r) => [r.agents, r.msPerStep])),
+        line('every agent in every step', b.fit.rows.filter((r) => r.agentsPerStep === r.agents).map((r) => [r.agents, r.msPerStep])),
+      ], logX: true,
     }));
     written.push('scaling-fit');
   }
