@@ -248,4 +248,14 @@ test('a network as variables holds its weights once, and disposing them frees al
   assert.equal(tf.memory().numBytes - m0.numBytes, bytes);
   for (const v of vars) v.dispose();
   assert.deepEqual([tf.memory().numBytes, tf.memory().numTensors], [m0.numBytes, m0.numTensors]);
+  // Training the variables never writes into the weights they were made from.
+  const before = w.params.map((p) => p.data.slice());
+  const params = qNetTensors(tf, w, true);
+  const opt = radam(tf, { learningRate: 1e-2 });
+  const B = 16;
+  await tdStep(tf, qNetMlpSpec(w.spec), params, opt, 10, Float32Array.from({ length: B * 3 }, (_, i) => Math.sin(i)),
+    Int32Array.from({ length: B }, (_, i) => i % 3), new Float32Array(B).fill(0.5), B, 3);
+  w.params.forEach((p, i) => assert.deepEqual(p.data, before[i], p.name));
+  params.forEach((p) => p.dispose());
+  opt.dispose();
 });

@@ -31,7 +31,9 @@ export function qNetTensors(tf: TF, w: QNetWeights, trainable: boolean): Variabl
   checkQNetWeights(w);
   // tidy: the tensor each variable is made from would otherwise stay allocated beside
   // it (a second copy of every network; found by the scaling benchmark's fit rows).
-  return tf.tidy(() => w.params.map((p) => tf.variable(tf.tensor(p.data, [...p.shape], 'float32'), trainable)));
+  // A copy of the data: the CPU backend keeps the array it is given, and once nothing
+  // else holds it an update may write into it — into the caller's weights.
+  return tf.tidy(() => w.params.map((p) => tf.variable(tf.tensor(p.data.slice(), [...p.shape], 'float32'), trainable)));
 }
 
 /** A copy of the current values of the network's variables (read back asynchronously: GPU backends have no sync read in Node). */
