@@ -62,7 +62,7 @@ async function timeline(id: string, flags: TimelineFlags): Promise<void> {
 
 export function registerTimelineCommand(program: Command): void {
   clientCommand(program.command('timeline')
-    .description('Show where a job\'s or a sweep\'s tasks ran and when: utilisation, idle time, speed-up over one thread, critical path; '
+    .description('Show where a job\'s or a sweep\'s tasks ran and when: utilisation, idle time, speed-up over one thread, critical path, dispatch latency; '
       + 'with --out, a Gantt chart (one lane per worker slot). --json: the numbers and every task\'s timestamps.')
     .argument('<id>', 'job id (j…) or sweep id (s…)'), 30_000)
     .option('--out <file.svg>', 'write the Gantt chart here (and a PNG beside it)')
