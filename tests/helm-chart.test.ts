@@ -14,6 +14,10 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, findPermissionViolation, resolveNatsOptions } from '../coordinator/nats/connect.ts';
+import { natsServerMissing, startNatsServer } from './support/nats-server.ts';
+import { writeRoleConfig } from './support/nats-auth.ts';
 import { ROOT } from './support/run-cli.ts';
 
 const CHART = join(ROOT, 'helm', 'plearn');
@@ -98,7 +102,8 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 const argValue = (args: string[], flag: string) => args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 
 /** Everything that must hold whatever the values: wiring, probes, security. */
-function checkInvariants(objs: Obj[], opts: { existingSecret?: string } = {}): void {
+/** existingSecret: every pod's Secret is that one; userSecrets: Secrets the user manages that pods may name besides the rendered ones. */
+function checkInvariants(objs: Obj[], opts: { existingSecret?: string; userSecrets?: string[] } = {}): void {
   for (const o of objs) assertNoNulls(o, `${o.kind}/${o.metadata?.name}`);
   const deployments = byKind(objs, 'Deployment');
   assert.ok(deployments.length >= 2, 'a coordinator and at least one worker pool');
@@ -152,15 +157,16 @@ function checkInvariants(objs: Obj[], opts: { existingSecret?: string } = {}): v
       if (!ref) continue;
       if (opts.existingSecret) {
         assert.equal(ref.name, opts.existingSecret, `${name}: ${e.name} from the existing Secret`);
-      } else {
+      } else if (!opts.userSecrets?.includes(ref.name)) {
         const s = secrets.get(ref.name);
         assert.ok(s, `${name}: ${e.name} refers to the rendered Secret ${ref.name}`);
         assert.ok(ref.optional === true || ref.key in s.stringData, `${name}: ${e.name} key ${ref.key} exists or is optional`);
       }
     }
+    const mountable = opts.existingSecret ? [opts.existingSecret] : [...secrets.keys(), ...(opts.userSecrets ?? [])];
     for (const v of pod.volumes as Obj[]) {
       if (!v.secret) continue;
-      assert.equal(v.secret.secretName, opts.existingSecret ?? [...secrets.keys()][0]);
+      assert.ok(mountable.includes(v.secret.secretName), `${name}: volume ${v.name} from ${v.secret.secretName}, one of ${mountable.join(', ')}`);
     }
 
     if (c.image.endsWith('-gpu')) {
@@ -476,5 +482,86 @@ describe('helm chart', { skip }, () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /name: nats-conn\n\s+key: url/);
     });
+  });
+});
+
+describe('helm chart: per-role credentials', { skip }, () => {
+  test('a role\'s own .creds file or existing Secret is mounted on its pods only; the other role keeps the shared settings', async () => {
+    const objs = render(['--set-string', 'nats.worker.auth.creds=-----BEGIN NATS USER JWT-----', '--set', 'nats.coordinator.existingSecret=plearn-admin',
+      '--set', 'nats.coordinator.credsFile=true']);
+    await validateAll(objs);
+    checkInvariants(objs, { userSecrets: ['plearn-admin'] });
+    assert.deepEqual(byKind(objs, 'Secret').map((s) => s.metadata.name).sort(), ['rel-plearn-nats', 'rel-plearn-nats-worker']);
+    for (const d of byKind(objs, 'Deployment')) {
+      const pod = d.spec.template.spec;
+      const role = pod.containers[0].args[0] as string;
+      const own = role === 'coordinator' ? 'plearn-admin' : 'rel-plearn-nats-worker';
+      const env = new Map<string, Obj>(pod.containers[0].env.map((e: Obj) => [e.name, e]));
+      assert.equal(env.get('PLEARN_NATS_CREDS')!.value, '/etc/plearn/nats-creds/nats.creds', `${d.metadata.name}`);
+      assert.equal(env.get('PLEARN_NATS_USER')!.valueFrom.secretKeyRef.name, own);
+      assert.equal(env.get('PLEARN_NATS_URL')!.valueFrom.secretKeyRef.name, 'rel-plearn-nats');
+      const vol = pod.volumes.find((v: Obj) => v.name === 'nats-creds');
+      assert.equal(vol.secret.secretName, own);
+      assert.deepEqual(vol.secret.items, [{ key: 'nats.creds', path: 'nats.creds' }]);
+      assert.ok(pod.containers[0].volumeMounts.some((m: Obj) => m.name === 'nats-creds' && m.mountPath === '/etc/plearn/nats-creds' && m.readOnly));
+      assert.equal(pod.volumes.find((v: Obj) => v.name === 'nats-files'), undefined, 'no shared credential files');
+    }
+  });
+});
+
+describe('helm chart: least privilege on a real nats-server', { skip: skip || (natsServerMissing() ?? false) }, () => {
+  test('per-role credentials reach only their own pods; with the worker pods\' login nobody submits, cancels or purges the queue or the state', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plearn-chart-roles-'));
+    const roles = await writeRoleConfig(dir);
+    const server = await startNatsServer(['-c', roles.path]);
+    const conns: NatsConnection[] = [];
+    try {
+      const objs = render(['--set', `nats.url=${server.url}`,
+        '--set-string', `nats.coordinator.auth.user=${roles.admin.user}`, '--set-string', `nats.coordinator.auth.password=${roles.admin.password}`,
+        '--set-string', `nats.worker.auth.user=${roles.worker.user}`, '--set-string', `nats.worker.auth.password=${roles.worker.password}`]);
+      await validateAll(objs);
+      checkInvariants(objs);
+      const secrets = new Map<string, Record<string, string>>(byKind(objs, 'Secret').map((s) => [s.metadata.name as string, s.stringData ?? {}]));
+      assert.deepEqual(Object.keys(secrets.get('rel-plearn-nats')!), ['url'], 'the shared Secret holds no credentials');
+      // Every Secret a pod can read (env and volumes), and the login its env resolves to.
+      const podView = (d: Obj) => {
+        const pod = d.spec.template.spec;
+        const refs = new Set<string>();
+        const login: Record<string, string> = {};
+        for (const e of pod.containers[0].env as Obj[]) {
+          const ref = e.valueFrom?.secretKeyRef;
+          if (!ref) continue;
+          refs.add(ref.name);
+          const v = secrets.get(ref.name)?.[ref.key];
+          if (v !== undefined) login[e.name] = v;
+        }
+        for (const v of pod.volumes as Obj[]) if (v.secret) refs.add(v.secret.secretName);
+        return { refs: [...refs].sort(), login };
+      };
+      for (const d of byKind(objs, 'Deployment')) {
+        const role = d.spec.template.spec.containers[0].args[0] === 'coordinator' ? 'coordinator' : 'worker';
+        const { refs, login } = podView(d);
+        assert.deepEqual(refs, ['rel-plearn-nats', `rel-plearn-nats-${role}`], `${d.metadata.name}: reads only its own role's Secret`);
+        const want = role === 'coordinator' ? roles.admin : roles.worker;
+        assert.deepEqual([login.PLEARN_NATS_USER, login.PLEARN_NATS_PASSWORD], [want.user, want.password], `${d.metadata.name}: its own login`);
+      }
+      const workerDeployment = byKind(objs, 'Deployment').find((d) => d.spec.template.spec.containers[0].args[0] === 'worker')!;
+      const { login } = podView(workerDeployment);
+      const nc = await connectNats(resolveNatsOptions({ url: server.url, user: login.PLEARN_NATS_USER, password: login.PLEARN_NATS_PASSWORD, name: 'chart-worker' }, {}));
+      conns.push(nc);
+      for (const subject of ['plearn.api.submit', 'plearn.api.cancel', 'plearn.api.sweep-submit', 'plearn.api.sweep-cancel',
+        '$JS.API.STREAM.PURGE.PLEARN_TASKS', '$JS.API.STREAM.PURGE.KV_plearn-state', '$JS.API.STREAM.PURGE.PLEARN_DLQ',
+        '$JS.API.STREAM.DELETE.OBJ_plearn-artifacts']) {
+        await assert.rejects(nc.request(subject, '{}', { timeout: 5000 }), (e: unknown) => {
+          const v = findPermissionViolation(e);
+          assert.deepEqual(v && { operation: v.operation, subject: v.subject }, { operation: 'publish', subject }, `${subject}: ${String(e)}`);
+          return true;
+        });
+      }
+    } finally {
+      for (const c of conns) await c.close().catch(() => undefined);
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

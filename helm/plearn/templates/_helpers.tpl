@@ -64,6 +64,40 @@ app.kubernetes.io/part-of: plearn
 {{- end }}
 
 {{/*
+Least privilege: a role (coordinator, worker) with credentials of its own in
+nats.<role> — an existingSecret, or auth values this chart writes into its own
+Secret — gets only those; otherwise the shared nats.auth / nats.existingSecret.
+Call with (dict "root" $ "role" "worker").
+*/}}
+{{- define "plearn.natsRoleOwn" -}}
+{{- $r := index .root.Values.nats .role | default dict }}
+{{- $a := $r.auth | default dict }}
+{{- if or $r.existingSecret $a.user $a.password $a.token $a.creds }}true{{ end }}
+{{- end }}
+
+{{/* The Secret a role's credentials come from. Same call as plearn.natsRoleOwn. */}}
+{{- define "plearn.natsCredSecretName" -}}
+{{- $r := index .root.Values.nats .role | default dict }}
+{{- if not (include "plearn.natsRoleOwn" .) }}
+{{- include "plearn.natsSecretName" .root }}
+{{- else if $r.existingSecret }}
+{{- $r.existingSecret }}
+{{- else }}
+{{- printf "%s-nats-%s" (include "plearn.fullname" .root) .role | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the role's credentials include a .creds file to mount. Same call as plearn.natsRoleOwn. */}}
+{{- define "plearn.natsRoleCredsFile" -}}
+{{- $r := index .root.Values.nats .role | default dict }}
+{{- if include "plearn.natsRoleOwn" . }}
+{{- if or $r.credsFile (and (not $r.existingSecret) ($r.auth | default dict).creds) }}true{{ end }}
+{{- else }}
+{{- include "plearn.natsCredsFile" .root }}
+{{- end }}
+{{- end }}
+
+{{/*
 Image reference for one component. Call with (dict "root" $ "image" .Values.x.image).
 */}}
 {{- define "plearn.image" -}}
@@ -79,11 +113,13 @@ the Secret has them. Credentials come through secretKeyRef with optional: true,
 so a Secret without a key simply leaves that variable unset.
 */}}
 {{- define "plearn.natsEnv" -}}
-{{- $secret := include "plearn.natsSecretName" . }}
-{{- $keys := .Values.nats.secretKeys }}
-{{- if and .Values.nats.existingSecret .Values.nats.url }}
+{{- $root := .root }}
+{{- $secret := include "plearn.natsSecretName" $root }}
+{{- $credSecret := include "plearn.natsCredSecretName" . }}
+{{- $keys := $root.Values.nats.secretKeys }}
+{{- if and $root.Values.nats.existingSecret $root.Values.nats.url }}
 - name: PLEARN_NATS_URL
-  value: {{ .Values.nats.url | quote }}
+  value: {{ $root.Values.nats.url | quote }}
 {{- else }}
 - name: PLEARN_NATS_URL
   valueFrom:
@@ -95,15 +131,15 @@ so a Secret without a key simply leaves that variable unset.
 - name: {{ $var }}
   valueFrom:
     secretKeyRef:
-      name: {{ $secret }}
+      name: {{ $credSecret }}
       key: {{ $key }}
       optional: true
 {{- end }}
-{{- if include "plearn.natsCredsFile" . }}
+{{- if include "plearn.natsRoleCredsFile" . }}
 - name: PLEARN_NATS_CREDS
-  value: /etc/plearn/nats/nats.creds
+  value: {{ if include "plearn.natsRoleOwn" . }}/etc/plearn/nats-creds/nats.creds{{ else }}/etc/plearn/nats/nats.creds{{ end }}
 {{- end }}
-{{- if include "plearn.natsTlsFiles" . }}
+{{- if include "plearn.natsTlsFiles" $root }}
 - name: PLEARN_NATS_TLS_CA
   value: /etc/plearn/nats/ca.crt
 - name: PLEARN_NATS_TLS_CERT
@@ -112,42 +148,62 @@ so a Secret without a key simply leaves that variable unset.
   value: /etc/plearn/nats/tls.key
 {{- end }}
 - name: PLEARN_NATS_CONNECT_TIMEOUT_MS
-  value: {{ .Values.nats.connectTimeoutMs | int | quote }}
+  value: {{ $root.Values.nats.connectTimeoutMs | int | quote }}
 {{- end }}
 
 {{- define "plearn.volumes" -}}
+{{- $root := .root }}
+{{- $own := include "plearn.natsRoleOwn" . }}
+{{- $credsShared := and (not $own) (include "plearn.natsCredsFile" $root) }}
+{{- $tls := include "plearn.natsTlsFiles" $root }}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
-{{- if or (include "plearn.natsCredsFile" .) (include "plearn.natsTlsFiles" .) }}
+    sizeLimit: {{ $root.Values.tmpVolume.sizeLimit }}
+{{- if or $credsShared $tls }}
 - name: nats-files
   secret:
-    secretName: {{ include "plearn.natsSecretName" . }}
+    secretName: {{ include "plearn.natsSecretName" $root }}
     # 0440: readable by the plearn user and group only.
     defaultMode: 288
     optional: true
     items:
-    {{- if include "plearn.natsCredsFile" . }}
-      - key: {{ .Values.nats.secretKeys.creds }}
+    {{- if $credsShared }}
+      - key: {{ $root.Values.nats.secretKeys.creds }}
         path: nats.creds
     {{- end }}
-    {{- if include "plearn.natsTlsFiles" . }}
-      - key: {{ .Values.nats.secretKeys.ca }}
+    {{- if $tls }}
+      - key: {{ $root.Values.nats.secretKeys.ca }}
         path: ca.crt
-      - key: {{ .Values.nats.secretKeys.cert }}
+      - key: {{ $root.Values.nats.secretKeys.cert }}
         path: tls.crt
-      - key: {{ .Values.nats.secretKeys.key }}
+      - key: {{ $root.Values.nats.secretKeys.key }}
         path: tls.key
     {{- end }}
+{{- end }}
+{{- if and $own (include "plearn.natsRoleCredsFile" .) }}
+- name: nats-creds
+  secret:
+    secretName: {{ include "plearn.natsCredSecretName" . }}
+    defaultMode: 288
+    optional: true
+    items:
+      - key: {{ $root.Values.nats.secretKeys.creds }}
+        path: nats.creds
 {{- end }}
 {{- end }}
 
 {{- define "plearn.volumeMounts" -}}
+{{- $own := include "plearn.natsRoleOwn" . }}
 - name: tmp
   mountPath: /tmp
-{{- if or (include "plearn.natsCredsFile" .) (include "plearn.natsTlsFiles" .) }}
+{{- if or (and (not $own) (include "plearn.natsCredsFile" .root)) (include "plearn.natsTlsFiles" .root) }}
 - name: nats-files
   mountPath: /etc/plearn/nats
+  readOnly: true
+{{- end }}
+{{- if and $own (include "plearn.natsRoleCredsFile" .) }}
+- name: nats-creds
+  mountPath: /etc/plearn/nats-creds
   readOnly: true
 {{- end }}
 {{- end }}
