@@ -19,6 +19,7 @@ import {
 } from '../shared/protocol/subjects.ts';
 import type { FitOutput } from '../shared/tasks/task.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
+import { LOST_NOTICE, MALFORMED_REASON } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
 import { storeRetry } from '../worker/store-retry.ts';
@@ -43,9 +44,6 @@ export interface CoordinatorOptions {
   /** Counts what only the coordinator sees (the job events carry the rest). */
   metrics?: { deadLettered(reason: string | undefined): void };
 }
-
-/** The reason given to a task dead-lettered because its max-deliveries notice never came. */
-export const LOST_NOTICE = 'max deliveries (advisory lost)';
 
 export type FitPlacement = 'coordinator' | 'workers';
 const ENQUEUE_IN_FLIGHT = 32;
@@ -322,8 +320,7 @@ export class Coordinator {
   private async onDeadLetter(l: DeadLetter): Promise<void> {
     await this.locked(l.jobId, async () => {
       const prev = await this.readTask(taskKey(l.jobId, l.taskId));
-      const own = l.reason !== undefined && l.reason !== LOST_NOTICE && l.reason !== 'max deliveries'; // a worker's "malformed task: …"
-      const last = prev?.error ?? (own ? l.reason! : 'no error recorded (the worker holding it was lost each time)');
+      const last = prev?.error ?? (l.reason?.startsWith(MALFORMED_REASON) ? l.reason : 'no error recorded (the worker holding it was lost each time)');
       const error = l.reason === LOST_NOTICE ? `${LOST_NOTICE}; last error: ${last}` : last;
       this.opts.metrics?.deadLettered(l.reason);
       const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };

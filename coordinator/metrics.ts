@@ -10,15 +10,16 @@ import type { JobEvent } from '../shared/protocol/records.ts';
 import { TERMINAL } from '../shared/protocol/records.ts';
 import { ALL_EVENTS } from '../shared/protocol/subjects.ts';
 import type { EventBus } from '../shared/transport/transport.ts';
+import { LOST_NOTICE, MALFORMED_REASON, MAX_DELIVERIES_REASON } from '../shared/transport/transport.ts';
 
 const experimentLabel = (e: string | undefined) => (e !== undefined && (EXPERIMENTS as readonly string[]).includes(e) ? e : 'other');
 
 /** Dead-letter reasons as labels: the queue's own, the lost-notice rule's, or the malformed-task prefix. */
 function reasonLabel(reason: string | undefined): string {
   if (reason === undefined) return 'unknown';
-  if (reason === 'max deliveries') return 'max_deliveries';
-  if (reason.startsWith('max deliveries (advisory lost)')) return 'advisory_lost';
-  if (reason.startsWith('malformed task')) return 'malformed';
+  if (reason === MAX_DELIVERIES_REASON) return 'max_deliveries';
+  if (reason.startsWith(LOST_NOTICE)) return 'advisory_lost';
+  if (reason.startsWith(MALFORMED_REASON)) return 'malformed';
   return 'other';
 }
 

@@ -12,6 +12,7 @@ import type { JobEvent, JobRecord, TaskRecord } from '../shared/protocol/records
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
 import type { Delivery, Transport } from '../shared/transport/transport.ts';
+import { MALFORMED_REASON } from '../shared/transport/transport.ts';
 import { runFitUnit } from './fit-unit.ts';
 import { storeRetry } from './store-retry.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -158,7 +159,7 @@ export class Worker {
       this.failed++;
       this.o.metrics?.finished('other', 'malformed');
       log.error({ job: d.jobId, task: d.taskId, err: (e as Error).message }, 'malformed task dead-lettered');
-      d.term(`malformed task: ${(e as Error).message}`);
+      d.term(`${MALFORMED_REASON}: ${(e as Error).message}`);
       return;
     }
     const key = taskKey(env.jobId, env.taskId);

@@ -11,8 +11,10 @@ import type { Progress, Task, TaskOutput } from '../../shared/tasks/task.ts';
 import { runTask } from '../../worker/run-task.ts';
 import type { TaskPool } from '../../worker/local-pool.ts';
 
-/** How long a simulated task takes (ms), drawn per task. */
-export type DurationSampler = () => number;
+/** How long a simulated task takes (ms), drawn per task; `meanS` is the distribution's mean in seconds. */
+export type DurationSampler = (() => number) & { readonly meanS: number };
+
+const sampler = (draw: () => number, meanS: number): DurationSampler => Object.assign(draw, { meanS });
 
 export interface SimShape {
   /** The distribution as the user wrote it ("5", "uniform:4:6", "lognormal:5:0.25"; seconds). */
@@ -37,32 +39,29 @@ export function parseDuration(text: string, random: () => number = Math.random):
   };
   if (parts.length === 1) {
     const s = num(parts[0], 'the duration', 0);
-    return () => s * 1000;
+    return sampler(() => s * 1000, s);
   }
   if (parts[0] === 'uniform' && parts.length === 3) {
     const a = num(parts[1], 'the lower bound', 0);
     const b = num(parts[2], 'the upper bound', a);
-    return () => (a + (b - a) * random()) * 1000;
+    return sampler(() => (a + (b - a) * random()) * 1000, (a + b) / 2);
   }
   if (parts[0] === 'lognormal' && parts.length === 3) {
     const median = num(parts[1], 'the median', 0);
     const sigma = num(parts[2], 'sigma', 0);
-    return () => {
+    return sampler(() => {
       // Box–Muller: one standard normal per task.
       const u = 1 - random();
       const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
       return median * Math.exp(sigma * z) * 1000;
-    };
+    }, median * Math.exp((sigma * sigma) / 2));
   }
   throw new Error(`task duration "${text}": give seconds (5), uniform:A:B or lognormal:MEDIAN:SIGMA`);
 }
 
 /** The distribution's mean in seconds (lognormal: median·e^(σ²/2)); parse errors as parseDuration's. */
 export function durationMean(text: string): number {
-  parseDuration(text);
-  const p = text.split(':').map(Number);
-  if (p.length === 1) return p[0];
-  return text.startsWith('uniform') ? (p[1] + p[2]) / 2 : p[1] * Math.exp((p[2] * p[2]) / 2);
+  return parseDuration(text).meanS;
 }
 
 /** Field carrying the padding; the fit never sees it. */

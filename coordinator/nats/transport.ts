@@ -18,6 +18,7 @@ import { ARTIFACT_BUCKET, DLQ_STREAM, STATE_BUCKET, TASK_STREAM, WORKER_CONSUMER
 import type {
   BlobStore, DeadLetter, Delivery, EventBus, StateStore, StoredValue, TaskQueue, Transport,
 } from '../../shared/transport/transport.ts';
+import { MAX_DELIVERIES_REASON } from '../../shared/transport/transport.ts';
 
 const DELIVERIES_HEADER = 'Plearn-Deliveries';
 const REASON_HEADER = 'Plearn-Reason';
@@ -171,7 +172,7 @@ class NatsQueue implements TaskQueue {
     if (ids) {
       const h = headers();
       h.set(DELIVERIES_HEADER, String(adv.deliveries));
-      h.set(REASON_HEADER, 'max deliveries');
+      h.set(REASON_HEADER, MAX_DELIVERIES_REASON);
       await this.js.publish(dlqSubject(ids.jobId, ids.taskId), stored.data, { headers: h, msgID: `max.${adv.stream_seq}` });
     }
     await this.jsm.streams.deleteMessage(TASK_STREAM, adv.stream_seq);

@@ -4,6 +4,7 @@
 // wait behind busy slots is not in it; the cost of handing work out is.
 
 import type { TimelineEntry } from '../../shared/protocol/records.ts';
+import { quantileSorted } from '../../shared/sweeps/stats.ts';
 
 export interface DispatchStats {
   /** Tasks measured: first deliveries on a known slot, with both timestamps. */
@@ -11,16 +12,6 @@ export interface DispatchStats {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly meanMs: number;
-}
-
-/** The q-quantile (0…1) of sorted values, by linear interpolation; NaN for none. */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  const n = sorted.length;
-  if (n === 0) return NaN;
-  const pos = (n - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(n - 1, lo + 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** Per measured task, its dispatch latency (ms); `kinds` limits which tasks are measured (every slot's history still counts). */
@@ -52,5 +43,5 @@ export function dispatchStats(delays: Float64Array): DispatchStats {
   const sorted = Float64Array.from(delays).sort();
   let sum = 0;
   for (const d of sorted) sum += d;
-  return { n: sorted.length, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), meanMs: sorted.length > 0 ? sum / sorted.length : NaN };
+  return { n: sorted.length, p50Ms: quantileSorted(sorted, 0.5), p99Ms: quantileSorted(sorted, 0.99), meanMs: sorted.length > 0 ? sum / sorted.length : NaN };
 }

@@ -6,7 +6,7 @@
 import type {
   BlobStore, DeadLetter, Delivery, EventBus, StateStore, StoredValue, TaskQueue, Transport,
 } from './transport.ts';
-import { subjectMatches } from './transport.ts';
+import { MAX_DELIVERIES_REASON, subjectMatches } from './transport.ts';
 
 interface Item {
   readonly jobId: string;
@@ -127,7 +127,7 @@ class MemoryQueue implements TaskQueue {
   private release(item: Item, delayMs: number): void {
     this.settle(item);
     if (item.deliveries >= this.maxDeliveries) {
-      this.dead(item, 'max deliveries');
+      this.dead(item, MAX_DELIVERIES_REASON);
       return;
     }
     if (delayMs > 0) setTimeout(() => this.offer(item), delayMs).unref?.();

@@ -20,6 +20,11 @@ export interface Delivery {
   term(reason: string): void;
 }
 
+/** Dead-letter reasons: a queue's when deliveries ran out; the prefix of a worker's refusal (term); the coordinator's when that notice was lost. */
+export const MAX_DELIVERIES_REASON = 'max deliveries';
+export const MALFORMED_REASON = 'malformed task';
+export const LOST_NOTICE = 'max deliveries (advisory lost)';
+
 /** A task that ran out of deliveries, as the queue reports it once. */
 export interface DeadLetter {
   readonly jobId: string;
