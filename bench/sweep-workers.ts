@@ -5,25 +5,15 @@
 // names another. Each worker has one thread, so on a 2-core machine two
 // workers can at most halve the time.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { natsServerMissing, startNatsServer } from '../tests/support/nats-server.ts';
+import { natsServerMissing } from '../tests/support/nats-server.ts';
 import { plearn } from '../tests/support/run-cli.ts';
-import { startService, stopAll } from '../tests/support/services.ts';
-import type { Service } from '../tests/support/services.ts';
+import { startLocalCluster } from './scaling/real.ts';
 
 export interface SweepWorkersRow { workers: number; cells: number; wallS: number }
 export interface SweepWorkersBench { spec: string; rows: SweepWorkersRow[]; speedup?: number; skipped?: string }
 
 async function timeSweep(spec: string, workers: number): Promise<SweepWorkersRow> {
-  const server = await startNatsServer();
-  const dir = await mkdtemp(join(tmpdir(), 'plearn-bench-sweep-'));
-  const nats = ['--nats', server.url];
-  const services: Service[] = [startService('coordinator', ['coordinator', ...nats, '--fits-on', 'workers', '--health-port', '0', '--log-level', 'warn'])];
-  for (let i = 0; i < workers; i++) {
-    services.push(startService(`w${i}`, ['worker', ...nats, '--threads', '1', '--id', `w${i}`, '--health-port', '0', '--log-level', 'warn']));
-  }
+  const { nats, stop } = await startLocalCluster(workers);
   try {
     const t0 = performance.now();
     const r = await plearn(['sweep', 'submit', spec, '--watch', '--json', '--max-active-cells', String(2 * workers), ...nats], 3_600_000);
@@ -32,9 +22,7 @@ async function timeSweep(spec: string, workers: number): Promise<SweepWorkersRow
     const doc = JSON.parse(r.stdout) as { done: number };
     return { workers, cells: doc.done, wallS };
   } finally {
-    await stopAll(services);
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
+    await stop();
   }
 }
 

@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats, findPermissionViolation, NatsAuthError, resolveNatsOptions } from '../coordinator/nats/connect.ts';
+import { connectNats, NatsAuthError, resolveNatsOptions } from '../coordinator/nats/connect.ts';
 import type { NatsConnectFlags } from '../coordinator/nats/connect.ts';
 import { openNats } from '../coordinator/nats-cli.ts';
 import type { OpenNats } from '../coordinator/nats-cli.ts';
@@ -19,7 +19,7 @@ import { discover } from '../coordinator/nats/services.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { freePort, natsServerMissing, startNatsServer } from './support/nats-server.ts';
 import type { NatsServerHandle } from './support/nats-server.ts';
-import { loginEnv, loginFlags, makeTlsFiles, opensslMissing, plearnEnv, writeOperatorConfig, writeRoleConfig } from './support/nats-auth.ts';
+import { assertDenied, loginEnv, loginFlags, makeTlsFiles, opensslMissing, plearnEnv, writeOperatorConfig, writeRoleConfig } from './support/nats-auth.ts';
 import type { Login, RoleConfig } from './support/nats-auth.ts';
 import type { Run } from './support/run-cli.ts';
 import { eventually, startService, stopAll } from './support/services.ts';
@@ -50,14 +50,6 @@ async function waitForLog(s: Service, line: string, timeoutMs = 60_000): Promise
 }
 
 /** Expect a request on `subject` to be refused by the server's permissions. */
-async function assertDenied(nc: NatsConnection, subject: string): Promise<void> {
-  await assert.rejects(nc.request(subject, '{}', { timeout: 5000 }), (e: unknown) => {
-    const v = findPermissionViolation(e);
-    assert.deepEqual(v && { operation: v.operation, subject: v.subject }, { operation: 'publish', subject }, String(e));
-    return true;
-  });
-}
-
 describe('credential flags and variables', () => {
   const resolve = (flags: NatsConnectFlags, env: NodeJS.ProcessEnv = {}) => resolveNatsOptions({ ...flags, name: 't' }, env);
   const refused = (flags: NatsConnectFlags, env: NodeJS.ProcessEnv, field: string, pattern: RegExp) => {

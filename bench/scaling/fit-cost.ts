@@ -5,8 +5,7 @@
 // measured steps), the tensor memory the fit holds (the agents' networks, the
 // model, Adam's moments) and the agents' weights as the fit's input.
 
-import { quickPqn } from '../../shared/agents/pqn-config.ts';
-import type { QNetSpec } from '../../shared/agents/q-network.ts';
+import { qNetSpecOf, quickPqn } from '../../shared/agents/pqn-config.ts';
 import { initQNet, qNetworkQFunction } from '../../shared/agents/q-network-tf.ts';
 import { goalBackupTf, observeTf } from '../../shared/continuous/tf-goals.ts';
 import { trainingGoals } from '../../shared/envs/continuous-tasks.ts';
@@ -42,7 +41,7 @@ export async function benchFitCost(plan: readonly { agents: number; cap?: number
   const env = mountainCar;
   const { goals, reward } = trainingGoals('mountaincar', 'position');
   const pqn = quickPqn('mountaincar', 'position');
-  const spec: QNetSpec = { obsDims: pqn.obsDims, goalDims: pqn.goalDims, hidden: pqn.hidden, nActions: env.nActions, ...(pqn.inputNorm ? { inputNorm: pqn.inputNorm } : {}) };
+  const spec = qNetSpecOf(pqn, env.nActions);
   const batch = 512;
   const rows: FitCostRow[] = [];
   for (const { agents: n, cap = DEFAULT_FIT_AGENTS_PER_STEP } of plan) {

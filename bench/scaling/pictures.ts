@@ -5,8 +5,7 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { svgToPng } from '../../coordinator/pictures/png.ts';
-import { embedSvg } from '../../coordinator/pictures/sweep/parts.ts';
+import { pictureToPng } from '../../coordinator/pictures/png.ts';
 import { metricLinesSvg } from '../../coordinator/pictures/sweep/lines.ts';
 import type { LineSeries } from '../../coordinator/pictures/sweep/lines.ts';
 import { DEFAULT_FIT_AGENTS_PER_STEP } from '../../shared/experiments/continuous-config.ts';
@@ -16,7 +15,7 @@ const line = (label: string, pts: readonly [number, number][]): LineSeries => ({
 
 async function write(dir: string, name: string, svg: string): Promise<void> {
   await writeFile(join(dir, `${name}.svg`), svg);
-  await writeFile(join(dir, `${name}.png`), svgToPng(svg, 2 * Math.ceil(embedSvg(svg).width)));
+  await writeFile(join(dir, `${name}.png`), pictureToPng(svg));
 }
 
 export async function scalingPictures(b: ScalingBench, dir: string): Promise<string[]> {

@@ -34,7 +34,18 @@ export interface RealRow {
 
 export interface RealBench { sweep: string; job: string; rows: RealRow[]; skipped?: string }
 
-async function timeCount(workers: number): Promise<Omit<RealRow, 'speedup' | 'efficiency'>> {
+export interface LocalCluster {
+  /** `--nats URL`, for the client commands. */
+  readonly nats: string[];
+  readonly coordinator: Service;
+  stop(): Promise<void>;
+}
+
+/**
+ * A fresh nats-server, `plearn coordinator --fits-on workers` and `workers` one-thread
+ * `plearn worker` processes; resolves once the coordinator answers its API.
+ */
+export async function startLocalCluster(workers: number): Promise<LocalCluster> {
   const server = await startNatsServer();
   const nats = ['--nats', server.url];
   const coordinator = startService('coordinator', ['coordinator', ...nats, '--fits-on', 'workers', '--health-port', '0', '--log-level', 'warn']);
@@ -42,9 +53,23 @@ async function timeCount(workers: number): Promise<Omit<RealRow, 'speedup' | 'ef
   for (let i = 0; i < workers; i++) {
     services.push(startService(`w${i}`, ['worker', ...nats, '--threads', '1', '--id', `w${i}`, '--health-port', '0', '--log-level', 'warn']));
   }
+  const stop = async () => {
+    await stopAll(services);
+    await server.stop();
+  };
   try {
     const nc = await connect({ servers: server.url, name: 'plearn-bench' });
     await waitApi(nc, 60_000).finally(() => nc.close());
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { nats, coordinator, stop };
+}
+
+async function timeCount(workers: number): Promise<Omit<RealRow, 'speedup' | 'efficiency'>> {
+  const { nats, coordinator, stop } = await startLocalCluster(workers);
+  try {
     const cpu0 = cpuSeconds(coordinator.child.pid);
     const t0 = performance.now();
     const s = await plearn(['sweep', 'submit', REAL_SWEEP, '--watch', '--json', '--max-active-cells', String(2 * workers), ...nats], 3_600_000);
@@ -59,8 +84,7 @@ async function timeCount(workers: number): Promise<Omit<RealRow, 'speedup' | 'ef
       coordinatorCpuPct: (100 * (cpuSeconds(coordinator.child.pid) - cpu0)) / wallS, coordinatorPeakRssMb: peakRssMb(coordinator.child.pid),
     };
   } finally {
-    await stopAll(services);
-    await server.stop();
+    await stop();
   }
 }
 

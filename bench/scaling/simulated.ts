@@ -13,13 +13,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { callApi } from '../../coordinator/cluster-cli.ts';
 import { fetchTimeline } from '../../coordinator/timeline/cli.ts';
 import { dispatchDelays, dispatchStats } from '../../coordinator/timeline/dispatch.ts';
+import { timelineStats } from '../../coordinator/timeline/stats.ts';
 import type { DispatchStats } from '../../coordinator/timeline/dispatch.ts';
 import type { JobSpec } from '../../shared/experiments/jobs.ts';
 import type { JobRecord, TimelineEntry } from '../../shared/protocol/records.ts';
 import { TERMINAL } from '../../shared/protocol/records.ts';
 import { startNatsServer } from '../../tests/support/nats-server.ts';
 import { ROOT } from '../../tests/support/run-cli.ts';
-import { startService, stopAll } from '../../tests/support/services.ts';
+import { eventually, startService, stopAll } from '../../tests/support/services.ts';
 import type { HostConfig, HostReport } from './sim-host.ts';
 import { cpuSeconds, peakRssMb } from './proc.ts';
 import { durationMean } from './sim-pool.ts';
@@ -74,7 +75,10 @@ export interface SimRow {
 interface Host { child: ChildProcess; ready: Promise<void>; report: Promise<HostReport>; exited: Promise<void>; stderr: () => string }
 
 function startHost(cfg: HostConfig): Host {
-  const child = spawn(process.execPath, [...(process.env.SIMPROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), '--import', 'tsx', 'bench/scaling/sim-host.ts', JSON.stringify(cfg)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // PLEARN_SIM_PROFILE=DIR: each host writes a V8 CPU profile there (how the client's JavaScript SHA-256 was found).
+  const prof = process.env.PLEARN_SIM_PROFILE;
+  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), '--import', 'tsx', 'bench/scaling/sim-host.ts', JSON.stringify(cfg)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err = (err + d).slice(-20_000); });
   let ready!: () => void;
@@ -83,7 +87,6 @@ function startHost(cfg: HostConfig): Host {
   const reportP = new Promise<HostReport>((r) => { report = r; });
   const exited = new Promise<void>((r) => child.once('close', (code, sig) => { err += `\n(exit ${code ?? sig})`; r(); }));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (process.env.SIMDEBUG) process.stderr.write(`host: ${line.slice(0, 300)}\n`);
     try {
       const m = JSON.parse(line) as { ready?: number; report?: HostReport };
       if (m.ready !== undefined) ready();
@@ -112,16 +115,7 @@ export const simJob = (tasks: number, seed: number): JobSpec => ({
 
 /** Resolves once a coordinator answers the API (a fresh one is still setting up). */
 export async function waitApi(nc: NatsConnection, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await callApi(nc, 'list', { limit: 1 }, 2000);
-      return;
-    } catch (e) {
-      if (Date.now() > until) throw new Error(`the coordinator did not answer within ${timeoutMs} ms: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
+  await eventually('the coordinator to answer its API', async () => { await callApi(nc, 'list', { limit: 1 }, 2000); return true; }, timeoutMs, 300);
 }
 
 export async function runSimulated(o: SimRunOptions): Promise<SimRow> {
@@ -185,13 +179,7 @@ export async function runSimulated(o: SimRunOptions): Promise<SimRow> {
 function summarise(o: SimRunOptions, entries: TimelineEntry[], reports: HostReport[], views: Omit<JobRecord, 'spec'>[], jobsWallS: number,
   cpuS: { coordinator: number; nats: number; hosts: number }, coordinatorPeakRssMb: number): SimRow {
   const agents = entries.filter((e) => e.kind !== 'fit' && e.status === 'done');
-  let start = Infinity;
-  let end = -Infinity;
-  for (const e of agents) {
-    start = Math.min(start, e.queuedAt ?? e.claimedAt ?? Infinity);
-    end = Math.max(end, e.storedAt ?? -Infinity);
-  }
-  const wallS = agents.length > 0 ? (end - start) / 1000 : NaN;
+  const wallS = agents.length > 0 ? timelineStats(agents, 0).wallMs / 1000 : NaN;
   const tasks = o.jobs * o.tasksPerJob;
   const mean = durationMean(o.duration);
   const ideal = mean > 0 ? Math.min(o.workers, tasks) / mean : null;

@@ -12,7 +12,7 @@ import type { ContinuousEnvName } from '../../shared/envs/continuous-tasks.ts';
 import { MC_ACTION_NAMES, MC_RIGHT, mountainCar } from '../../shared/envs/mountaincar.ts';
 import { reacher } from '../../shared/envs/reacher.ts';
 import { deriveSeed, Rng } from '../../shared/util/rng.ts';
-import { svgToPng } from './png.ts';
+import { pictureToPng } from './png.ts';
 import { PALETTE, renderSvg, type Figure, type Layer, type Panel } from './svg.ts';
 
 export interface PictureInput {
@@ -28,7 +28,6 @@ export interface PictureInput {
 /** Stream id for the rollout starts, apart from the agent, fit and eval streams. */
 const PICTURE_STREAM = 0xfe700000;
 /** PNGs at twice the SVG's size, so text stays legible when the image is zoomed. */
-const PNG_SCALE = 2;
 
 export const QUIVER_NX = 24;
 export const QUIVER_NV = 16;
@@ -40,12 +39,6 @@ async function writeFileAtomic(path: string, data: string | Uint8Array): Promise
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, data);
   await rename(tmp, path);
-}
-
-function svgWidth(svg: string): number {
-  const m = /<svg[^>]*\swidth="(\d+)"/.exec(svg);
-  if (!m) throw new Error('pictures: rendered SVG has no width');
-  return Number(m[1]);
 }
 
 const circle = (r: number, n = 181): { x: Float64Array; y: Float64Array } => {
@@ -158,7 +151,7 @@ export function trainingCurvesFigure(experiment: ContinuousEnvName, curves: read
 /** Write `name`.svg and `name`.png; returns both file names. */
 async function writePicture(dir: string, name: string, fig: Figure): Promise<string[]> {
   const svg = renderSvg(fig);
-  const png = svgToPng(svg, PNG_SCALE * svgWidth(svg));
+  const png = pictureToPng(svg);
   await writeFileAtomic(join(dir, `${name}.svg`), svg);
   await writeFileAtomic(join(dir, `${name}.png`), png);
   return [`${name}.svg`, `${name}.png`];

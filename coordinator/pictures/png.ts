@@ -3,6 +3,15 @@
 
 import { Resvg, type ResvgRenderOptions } from '@resvg/resvg-js';
 import { FONT_FAMILY } from './svg.ts';
+import { embedSvg } from './sweep/parts.ts';
+
+/** The PNGs written beside SVG pictures are this many times the SVG's width. */
+export const PNG_SCALE = 2;
+
+/** The PNG that goes beside an SVG picture: PNG_SCALE times its width. */
+export function pictureToPng(svg: string): Uint8Array {
+  return svgToPng(svg, PNG_SCALE * Math.ceil(embedSvg(svg).width));
+}
 
 export interface PngOptions {
   /**

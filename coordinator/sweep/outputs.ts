@@ -11,9 +11,8 @@ import type { JobResult } from '../../shared/experiments/jobs.ts';
 import { cellSummary, metricColumns, metricNames, rowsOf, tidyCsv } from '../../shared/sweeps/rows.ts';
 import { correlationTable } from '../../shared/sweeps/stats.ts';
 import type { CellRow, SweepCell, SweepSpec } from '../../shared/sweeps/types.ts';
-import { svgToPng } from '../pictures/png.ts';
+import { pictureToPng } from '../pictures/png.ts';
 import { sweepPictures } from '../pictures/sweep/index.ts';
-import { embedSvg } from '../pictures/sweep/parts.ts';
 import { trackingPictures } from '../pictures/sweep/tracking.ts';
 import type { TrackRow } from '../../shared/sweeps/tracking.ts';
 import { trackingCsv, trackingRowsOf } from '../../shared/sweeps/tracking.ts';
@@ -21,7 +20,6 @@ import { sweepReportHtml } from './report.ts';
 import { KeyedLock } from '../keyed-lock.ts';
 
 /** PNGs at twice the SVG's size, as the run pictures are, so text stays legible zoomed in. */
-const PNG_SCALE = 2;
 
 export interface SweepReportOptions {
   /** A cell's status when not simply done (has a result) or pending (has none): "running", "failed", … */
@@ -50,7 +48,7 @@ export function sweepReportFiles(spec: SweepSpec, specText: string, cells: reado
   if (tracked.length > 0) files.set('tracking.csv', trackingCsv(tracked, spec.axes.map((a) => a.option)));
   for (const p of pictures) {
     files.set(`pictures/${p.name}.svg`, p.svg);
-    files.set(`pictures/${p.name}.png`, svgToPng(p.svg, PNG_SCALE * Math.ceil(embedSvg(p.svg).width)));
+    files.set(`pictures/${p.name}.png`, pictureToPng(p.svg));
   }
   files.set('report.html', sweepReportHtml({
     spec, specText, cells, summaries, metrics, pictures,

@@ -12,9 +12,8 @@ import { UsageError } from '../cli-common.ts';
 import { callApi, clientCommand, withClient } from '../cluster-cli.ts';
 import type { ClientFlags } from '../cluster-cli.ts';
 import { writeAtomic } from '../outputs.ts';
-import { svgToPng } from '../pictures/png.ts';
+import { pictureToPng } from '../pictures/png.ts';
 import { ganttSvg } from '../pictures/timeline/gantt.ts';
-import { embedSvg } from '../pictures/sweep/parts.ts';
 import type { TimelineStats } from './stats.ts';
 import { lanesOf, timelineStats } from './stats.ts';
 
@@ -54,7 +53,7 @@ async function timeline(id: string, flags: TimelineFlags): Promise<void> {
   if (flags.out !== undefined) {
     const svg = ganttSvg({ title: `${first.of} ${id}: ${stats.tasks} task(s) on ${stats.lanes} worker slot(s)`, lanes, start: stats.start, end: stats.end });
     await writeAtomic(flags.out, svg);
-    await writeFile(flags.out.replace(/\.svg$/, '.png'), svgToPng(svg, 2 * Math.ceil(embedSvg(svg).width)));
+    await writeFile(flags.out.replace(/\.svg$/, '.png'), pictureToPng(svg));
   }
   process.stdout.write(flags.json ? JSON.stringify({ id, of: first.of, jobs: first.jobs, truncated: first.truncated, stats, entries }, null, 2) + '\n'
     : renderStats(id, first, stats) + '\n');

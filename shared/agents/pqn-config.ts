@@ -44,6 +44,11 @@ const COMMON = {
 } as const;
 
 /** The reference implementation's configs. MountainCar's goal dim follows the goal family. */
+/** The Q-network a PQN configuration trains, for an environment with `nActions` actions. */
+export function qNetSpecOf(cfg: PqnConfig, nActions: number): QNetSpec {
+  return { obsDims: cfg.obsDims, goalDims: cfg.goalDims, hidden: cfg.hidden, nActions, ...(cfg.inputNorm ? { inputNorm: cfg.inputNorm } : {}) };
+}
+
 export function paperPqn(env: ContinuousEnvName, family: MountainCarGoalFamily): PqnConfig {
   if (env === 'mountaincar') {
     return {

@@ -13,9 +13,9 @@ import { clipByGlobalNorm, radam } from '../tensor/radam.ts';
 import { Rng } from '../util/rng.ts';
 import type { TrainingCurves } from './curves.ts';
 import type { PqnConfig } from './pqn-config.ts';
-import { pqnCounts } from './pqn-config.ts';
+import { pqnCounts, qNetSpecOf } from './pqn-config.ts';
 import { argmaxRow, epsilonAt, futureStep, linearSchedule, optimisticResetIndices, permutation, relabelReward, tdTargets } from './pqn-pieces.ts';
-import type { QNetSpec, QNetWeights } from './q-network.ts';
+import type { QNetWeights } from './q-network.ts';
 import { qNetMlpSpec } from './q-network.ts';
 import { fillInputRow, initQNet, qNetFromTensors, qNetInputDim, qNetTensors, qValues } from './q-network-tf.ts';
 import { greedyEvaluation } from './pqn-eval.ts';
@@ -47,10 +47,7 @@ export interface PqnResult {
 export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: number, total: number) => void): Promise<PqnResult> {
   const { env, goals, reward, gamma, config: cfg } = run;
   const rng = new Rng(run.seed);
-  const spec: QNetSpec = {
-    obsDims: cfg.obsDims, goalDims: cfg.goalDims, hidden: cfg.hidden, nActions: env.nActions,
-    ...(cfg.inputNorm ? { inputNorm: cfg.inputNorm } : {}),
-  };
+  const spec = qNetSpecOf(cfg, env.nActions);
   const mlp = qNetMlpSpec(spec);
   const params: Variable[] = qNetTensors(tf, initQNet(spec, rng), true);
   const opt = radam(tf, { learningRate: cfg.lr });

@@ -7,7 +7,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
 import { nkeys } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { findPermissionViolation } from '../../coordinator/nats/connect.ts';
 import { BIN, ROOT } from './run-cli.ts';
 import type { Run } from './run-cli.ts';
 
@@ -185,5 +188,14 @@ export function plearnEnv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A request on `subject` fails with the server's permission violation for publishing to it. */
+export async function assertDenied(nc: NatsConnection, subject: string): Promise<void> {
+  await assert.rejects(nc.request(subject, '{}', { timeout: 5000 }), (e: unknown) => {
+    const v = findPermissionViolation(e);
+    assert.deepEqual(v && { operation: v.operation, subject: v.subject }, { operation: 'publish', subject }, String(e));
+    return true;
   });
 }

@@ -45,6 +45,15 @@ app.kubernetes.io/part-of: plearn
 {{- end }}
 {{- end }}
 
+{{/* stringData lines for the credentials given. Call with (dict "keys" .Values.nats.secretKeys "auth" $auth). */}}
+{{- define "plearn.natsAuthData" -}}
+{{- range $field := list "user" "password" "token" "creds" }}
+{{- with index $.auth $field }}
+{{ index $.keys $field }}: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The Secret that holds the NATS URL and credentials: the user's, or the one this chart writes. */}}
 {{- define "plearn.natsSecretName" -}}
 {{- if .Values.nats.existingSecret }}
