@@ -16,6 +16,12 @@ function sweepsOf(s: SweepScheduler | undefined): SweepScheduler {
   return s;
 }
 
+/** The operations that change state: only the active coordinator runs them. */
+export const WRITE_OPS: ReadonlySet<string> = new Set(['submit', 'cancel', 'sweep-submit', 'sweep-cancel']);
+
+/** Whether this process may write now; throws ApiFailure('not_active') when it is a standby. */
+export type WriteGate = () => void;
+
 async function dispatch(c: Coordinator, req: ApiRequest, sweeps: SweepScheduler | undefined): Promise<unknown> {
   switch (req.op) {
     case 'submit': return c.submit(req.spec);
@@ -31,8 +37,9 @@ async function dispatch(c: Coordinator, req: ApiRequest, sweeps: SweepScheduler 
   }
 }
 
-export async function handleApi(c: Coordinator, op: string, body: Uint8Array, sweeps?: SweepScheduler): Promise<Uint8Array> {
+export async function handleApi(c: Coordinator, op: string, body: Uint8Array, sweeps?: SweepScheduler, gate?: WriteGate): Promise<Uint8Array> {
   try {
+    if (gate && WRITE_OPS.has(op)) gate();
     const max = maxRequestBytes(op);
     if (body.byteLength > max) {
       throw new ApiFailure('bad_request', `request of ${body.byteLength} bytes exceeds the limit of ${max} (allowed: [0, ${max}])`, 'request');

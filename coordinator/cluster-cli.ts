@@ -29,14 +29,27 @@ export interface ClientFlags extends NatsFlags { json?: boolean; logLevel: strin
 
 const API_TIMEOUT_MS = 10_000;
 
-/** One API call; an error reply becomes an ApiFailure with the coordinator's message. */
+/** How long a write keeps being retried while only standby coordinators answer (a takeover takes one leader TTL). */
+export const NOT_ACTIVE_RETRY_MS = 45_000;
+
+/**
+ * One API call; an error reply becomes an ApiFailure with the coordinator's message.
+ * Requests go to any coordinator replica: a standby refuses writes with
+ * `not_active`, and the call is sent again (with backoff) until the active one
+ * answers or `NOT_ACTIVE_RETRY_MS` has passed.
+ */
 export async function callApi<T>(nc: NatsConnection, op: ApiOp, body: unknown, timeoutMs = API_TIMEOUT_MS): Promise<T> {
-  const reply = (await requestJson(nc, apiSubject(op), body, timeoutMs)) as T | ApiError;
-  if (reply && typeof reply === 'object' && 'error' in reply) {
+  const t0 = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    const reply = (await requestJson(nc, apiSubject(op), body, timeoutMs)) as T | ApiError;
+    if (!(reply && typeof reply === 'object' && 'error' in reply)) return reply as T;
     const e = (reply as ApiError).error;
-    throw new ApiFailure(e.code as ErrorCode, e.message, e.field);
+    if (e.code !== 'not_active' || Date.now() - t0 > NOT_ACTIVE_RETRY_MS) {
+      const waited = e.code === 'not_active' ? ` (no active coordinator answered within ${NOT_ACTIVE_RETRY_MS / 1000} s)` : '';
+      throw new ApiFailure(e.code as ErrorCode, e.message + waited, e.field);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
   }
-  return reply as T;
 }
 
 /** Run `fn` with a client connection (the submitter's role), closed afterwards whatever happens. */

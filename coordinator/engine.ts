@@ -7,17 +7,13 @@
 
 import type { Logger } from 'pino';
 import { LayoutError } from '../shared/envs/fourrooms/layout.ts';
-import type { JobPlan, JobResult, JobSpec } from '../shared/experiments/jobs.ts';
-import { assembleResult, planJob } from '../shared/experiments/jobs.ts';
+import type { JobPlan, JobSpec } from '../shared/experiments/jobs.ts';
+import { planJob } from '../shared/experiments/jobs.ts';
 import { ApiFailure } from '../shared/protocol/api.ts';
-import { decodeJson, encodeJson, packBulk, unpackBulk } from '../shared/protocol/codec.ts';
-import type { TimelinePage } from '../shared/protocol/records.ts';
-import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord } from '../shared/protocol/records.ts';
+import { decodeJson, encodeJson, packBulk } from '../shared/protocol/codec.ts';
+import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord, TimelinePage } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
-import {
-  eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS,
-} from '../shared/protocol/subjects.ts';
-import type { FitOutput } from '../shared/tasks/task.ts';
+import { eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS } from '../shared/protocol/subjects.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { LOST_NOTICE, MALFORMED_REASON } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
@@ -30,7 +26,10 @@ import { fitReady, liveJob, markDone, plansTask } from './live-job.ts';
 import { inParallel } from '../shared/util/in-parallel.ts';
 import { jobView, listJobs } from './job-views.ts';
 import { timelinePage } from './timeline/collect.ts';
+import { storeJobResult } from './job-result.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
+import type { Fence } from './leader/fence.ts';
+import { fencedPut, LeadershipLost, NO_FENCE } from './leader/fence.ts';
 
 export interface CoordinatorOptions {
   transport: Transport;
@@ -43,6 +42,8 @@ export interface CoordinatorOptions {
   reconcileMs?: number;
   /** Counts what only the coordinator sees (the job events carry the rest). */
   metrics?: { deadLettered(reason: string | undefined): void };
+  /** The leader lease this coordinator writes under (standby replicas: see leader/); none when it is the only one. */
+  fence?: Fence;
 }
 
 export type FitPlacement = 'coordinator' | 'workers';
@@ -58,19 +59,23 @@ export class Coordinator {
   private stopped = false;
   private reconciling = false;
   private readonly t: Transport;
+  private readonly fence: Fence;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.t = opts.transport;
-    this.io = storeRetry(opts.log, () => this.stopped);
+    this.fence = opts.fence ?? NO_FENCE;
+    // A lost lease is final for this instance: retrying would only delay the step-down.
+    this.io = storeRetry(opts.log, () => this.stopped, (e) => e instanceof LeadershipLost);
   }
 
   async start(): Promise<void> {
     this.unsubs.push(this.t.events.subscribe(ALL_EVENTS, (_s, data) => this.onEvent(data)));
-    this.unsubs.push(this.t.queue.onDeadLetter((l) => { void this.onDeadLetter(l); }));
-    await this.reconcile();
+    this.unsubs.push(this.t.queue.onDeadLetter((l) => this.deadLetter(l)));
+    // The timer first: a failed first pass is retried by the next.
     const every = this.opts.reconcileMs ?? 10_000;
     this.timer = setInterval(() => { void this.reconcile().catch((e) => this.opts.log.error({ err: e }, 'reconcile failed')); }, every);
     this.timer.unref?.();
+    await this.reconcile();
   }
 
   async stop(): Promise<void> {
@@ -98,7 +103,7 @@ export class Coordinator {
     const now = nowIso();
     const record: JobRecord = { id, spec, status: 'running', createdAt: now, updatedAt: now, tasks: plan.tasks.length, fits: plan.fits.length };
     // The record first: if we die before every task is queued, reconcile queues the rest.
-    await this.t.state.put(jobKey(id), encodeJson(record));
+    await fencedPut(this.t.state, jobKey(id), record, this.fence);
     const live = liveJob(record, plan);
     this.jobs.set(id, live);
     await this.enqueueMissing(live);
@@ -206,6 +211,11 @@ export class Coordinator {
         if (!v) return;
         const record = decodeJson(v.value) as JobRecord;
         if (TERMINAL.includes(record.status)) { this.jobs.delete(id); return; }
+        // A new leader stamps each unfinished job with its epoch: the former one's next write to it fails.
+        if ((record.epoch ?? 0) < this.fence.epoch) {
+          await fencedPut(this.t.state, key, record, this.fence);
+          record.epoch = this.fence.epoch;
+        }
         let live = this.jobs.get(id);
         if (!live) {
           live = liveJob(record, planJob(record.spec));
@@ -241,7 +251,7 @@ export class Coordinator {
       if (await this.t.state.get(taskKey(id, taskId))) return;
       await this.t.queue.enqueue(id, taskId, packBulk({ jobId: id, taskId, task }));
       const at = nowIso();
-      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: task.kind };
+      const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: task.kind, epoch: this.fence.epoch };
       // create, not put: a fast worker may already have written its own record.
       await this.t.state.create(taskKey(id, taskId), encodeJson(rec));
     });
@@ -258,7 +268,7 @@ export class Coordinator {
       live.fitsRunning.add(unit.fitId);
       if (live.record.status === 'running') await this.setStatus(id, live.record, 'fitting', {});
       if ((this.opts.fitsOn ?? 'coordinator') === 'workers') await this.queueFit(live, k);
-      else void this.runFit(live, k).catch((e: unknown) => this.failJob(id, `fit ${unit.fitId} failed: ${(e as Error).message}`));
+      else void this.runFit(live, k).catch((e: unknown) => this.failJob(id, `fit ${unit.fitId} failed: ${(e as Error).message}`, e));
     }
     if (live.fitsDone.size === live.plan.fits.length) await this.finish(live);
   }
@@ -274,7 +284,7 @@ export class Coordinator {
     if (await this.t.state.get(taskKey(id, fitId))) return;
     await this.io(() => this.t.queue.enqueue(id, fitId, packBulk({ jobId: id, taskId: fitId, fit: { index: k } })));
     const at = nowIso();
-    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: 'fit' };
+    const rec: TaskRecord = { status: 'queued', attempts: 0, updatedAt: at, queuedAt: at, kind: 'fit', epoch: this.fence.epoch };
     await this.io(() => this.t.state.create(taskKey(id, fitId), encodeJson(rec)));
     this.opts.log.info({ job: id, fit: fitId }, 'fit queued for the workers');
   }
@@ -299,20 +309,9 @@ export class Coordinator {
 
   private async finish(live: LiveJob): Promise<void> {
     const id = live.record.id;
-    const outputs: FitOutput[] = [];
-    for (const f of live.plan.fits) {
-      const bytes = await this.io(() => this.t.blobs.get(fitBlob(id, f.fitId)));
-      if (!bytes) throw new Error(`fit output ${f.fitId} is missing from the store`);
-      outputs.push(unpackBulk(bytes) as FitOutput);
-    }
-    const records = await this.io(() => this.t.state.entries(`task.${id}`));
-    const timings = live.plan.tasks.map((t) => {
-      const e = records.get(taskKey(id, t.taskId));
-      return { wallMs: e ? ((decodeJson(e.value) as TaskRecord).wallMs ?? 0) : 0 };
+    const wallMs = await storeJobResult({
+      transport: this.t, jobId: id, plan: live.plan, createdAt: live.record.createdAt, threads: this.opts.pool.threads, io: (fn) => this.io(fn),
     });
-    const wallMs = Date.now() - Date.parse(live.record.createdAt);
-    const result: JobResult = assembleResult(live.plan, outputs, timings, { wallMs, threads: this.opts.pool.threads });
-    await this.io(() => this.t.blobs.put(resultBlob(id), encodeJson(result)));
     await this.setStatus(id, live.record, 'completed', { wallMs });
     this.opts.log.info({ job: id, wallMs }, 'job completed');
   }
@@ -324,7 +323,7 @@ export class Coordinator {
       const error = l.reason === LOST_NOTICE ? `${LOST_NOTICE}; last error: ${last}` : last;
       this.opts.metrics?.deadLettered(l.reason);
       const rec: TaskRecord = { ...(prev ?? { attempts: l.deliveries }), status: 'failed', error, updatedAt: nowIso() };
-      await this.t.state.put(taskKey(l.jobId, l.taskId), encodeJson(rec));
+      await fencedPut(this.t.state, taskKey(l.jobId, l.taskId), rec, this.fence);
       const v = await this.t.state.get(jobKey(l.jobId));
       if (!v) return;
       const record = decodeJson(v.value) as JobRecord;
@@ -346,25 +345,30 @@ export class Coordinator {
     if (Date.now() - Date.parse(r.updatedAt) <= 2 * q.leaseMs) return;
     this.opts.log.warn({ job: jobId, task: taskId, attempts: r.attempts, since: r.updatedAt }, 'dead letter never came; dead-lettering now');
     const queued = await q.abandon(jobId, taskId, r.attempts, LOST_NOTICE);
-    if (!queued) void this.onDeadLetter({ jobId, taskId, data: new Uint8Array(0), deliveries: r.attempts, reason: LOST_NOTICE });
+    // Not awaited: we hold the job's lock, which onDeadLetter takes.
+    if (!queued) this.deadLetter({ jobId, taskId, data: new Uint8Array(0), deliveries: r.attempts, reason: LOST_NOTICE });
   }
 
-  private async failJob(id: string, error: string): Promise<void> {
-    // A fit cut short by our own shutdown is not the job's fault: the next coordinator redoes it.
-    if (this.stopped) return;
+  private deadLetter(l: DeadLetter): void {
+    void this.onDeadLetter(l).catch((e: unknown) => this.opts.log.error({ err: e, job: l.jobId, task: l.taskId }, 'dead letter not recorded'));
+  }
+
+  private async failJob(id: string, error: string, cause: unknown): Promise<void> {
+    // A fit cut short by our own shutdown or step-down is not the job's fault: the next (or new) leader redoes it.
+    if (this.stopped || cause instanceof LeadershipLost) return;
     this.opts.log.error({ job: id, error }, 'job failed');
     await this.locked(id, async () => {
       const record = await this.readJob(id);
       if (!TERMINAL.includes(record.status)) await this.setStatus(id, record, 'failed', { error });
-    });
+    }).catch((e: unknown) => this.opts.log.error({ err: e, job: id }, 'job failure not recorded'));
   }
 
   /** A store operation that may meet a server restart or leader election: retried ~45 s before it fails the job. */
   private readonly io: <T>(fn: () => Promise<T>) => Promise<T>;
 
   private async setStatus(id: string, record: JobRecord, status: JobStatus, extra: Partial<JobRecord>): Promise<void> {
-    const next: JobRecord = { ...record, ...extra, status, updatedAt: nowIso() };
-    await this.t.state.put(jobKey(id), encodeJson(next));
+    const next: JobRecord = { ...record, ...extra, status, updatedAt: nowIso(), epoch: this.fence.epoch };
+    await fencedPut(this.t.state, jobKey(id), next, this.fence);
     const live = this.jobs.get(id);
     if (live) live.record = next;
     this.emit({ type: 'job', jobId: id, status, experiment: record.spec.experiment, ...(next.error ? { error: next.error } : {}) });

@@ -33,10 +33,13 @@ export interface CoordinatorRegistry {
   /** One API request answered: its op, reply code ("ok" or the error code) and time. */
   apiRequest(op: string, code: string, seconds: number): void;
   reconnected(): void;
-  /** Gauges read at scrape time. */
-  watch(active: { jobs: () => number; sweeps: () => number }): void;
-  /** Count job submissions, endings and fit times from the event bus; returns the unsubscribe. */
-  followEvents(events: EventBus): () => void;
+  /** Gauges read at scrape time; `leader` is 1 on the active replica, 0 on a standby. */
+  watch(active: { jobs: () => number; sweeps: () => number; leader: () => number }): void;
+  /**
+   * Count job submissions, endings and fit times from the event bus while `counting()`
+   * (the active replica only, so that sums over coordinator pods count each once).
+   */
+  followEvents(events: EventBus, counting?: () => boolean): () => void;
 }
 
 export function createCoordinatorRegistry(ops: readonly string[]): CoordinatorRegistry {
@@ -70,8 +73,13 @@ export function createCoordinatorRegistry(ops: readonly string[]): CoordinatorRe
     watch: (active) => {
       new Gauge({ name: 'plearn_jobs_active', help: 'Jobs not yet completed, failed or cancelled', registers: [registry], collect() { this.set(active.jobs()); } });
       new Gauge({ name: 'plearn_sweeps_active', help: 'Sweeps still running', registers: [registry], collect() { this.set(active.sweeps()); } });
+      new Gauge({
+        name: 'plearn_coordinator_leader', help: '1 on the active coordinator replica (it holds the leader lease), 0 on a standby', registers: [registry],
+        collect() { this.set(active.leader()); },
+      });
     },
-    followEvents: (events) => events.subscribe(ALL_EVENTS, (_s, data) => {
+    followEvents: (events, counting = () => true) => events.subscribe(ALL_EVENTS, (_s, data) => {
+      if (!counting()) return;
       let ev: JobEvent;
       try {
         ev = decodeJson(data) as JobEvent;

@@ -12,15 +12,15 @@ import { intIn, oneOf } from '../shared/util/validate.ts';
 import { startHealthServer } from '../worker/health.ts';
 import { createLocalPool, lazyPool } from '../worker/local-pool.ts';
 import { Worker } from '../worker/service.ts';
-import { handleApi } from './api.ts';
 import { logLevelOption } from './cli-common.ts';
-import { Coordinator, FIT_PLACEMENTS } from './engine.ts';
+import { FIT_PLACEMENTS } from './engine.ts';
+import { DEFAULT_LEADER_TTL_MS } from './leader/lease.ts';
+import { CoordinatorReplica } from './leader/replica.ts';
 import { addNatsOptions, openNats } from './nats-cli.ts';
 import type { NatsFlags, OpenNats } from './nats-cli.ts';
 import { registerService } from './nats/services.ts';
 import type { ShutdownStep } from './shutdown.ts';
 import { deadlineOf, shutDown } from './shutdown.ts';
-import { SweepScheduler } from './sweep/scheduler.ts';
 import { createCoordinatorRegistry } from './metrics.ts';
 import { createWorkerRegistry } from '../worker/metrics.ts';
 
@@ -30,6 +30,7 @@ interface ServiceFlags extends NatsFlags {
 
 interface CoordinatorFlags extends ServiceFlags {
   replicas: string; storage: string; leaseMs: string; maxDeliveries: string; reconcileMs: string; fitsOn: string;
+  id?: string; leaderTtlMs: string;
 }
 
 interface WorkerFlags extends ServiceFlags {
@@ -84,6 +85,13 @@ function countReconnects(nats: OpenNats, on: () => void): void {
   })().catch(() => undefined);
 }
 
+/** A service's id: the flag's, else <hostname>-<pid> (a pod's hostname is its name). */
+function serviceId(flag: string | undefined): string {
+  const id = flag ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`id: ${JSON.stringify(id)} must be 1–64 of A–Z a–z 0–9 _ -`);
+  return id;
+}
+
 /** Exit with `code` once the shutdown is done: the NATS client's reconnect timers would otherwise keep a cut-off process alive. */
 function exitAfter(code: number): never {
   process.exit(code);
@@ -101,35 +109,43 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   const threads = flags.threads === undefined ? availableParallelism() : intIn('threads', flags.threads, 1, 1024);
   const fitsOn = oneOf('fits-on', flags.fitsOn, FIT_PLACEMENTS);
   const reconcileMs = intIn('reconcile-ms', flags.reconcileMs, 100, 3_600_000);
+  const leaderTtlMs = intIn('leader-ttl-ms', flags.leaderTtlMs, 1000, 600_000);
+  const id = serviceId(flags.id);
   const nats = await openNats(flags, 'plearn-coordinator', { setup });
   const m = createCoordinatorRegistry(API_OPS);
   countReconnects(nats, () => m.reconnected());
-  const unfollow = m.followEvents(nats.transport.events);
   const pool = lazyPool(threads, () => createLocalPool(threads));
-  const coordinator = new Coordinator({ transport: nats.transport, pool, log, reconcileMs, fitsOn, metrics: { deadLettered: (r) => m.deadLettered(r) } });
-  await coordinator.start();
-  const sweeps = new SweepScheduler({ transport: nats.transport, jobs: coordinator, log, reconcileMs });
-  await sweeps.start();
-  m.watch({ jobs: () => coordinator.activeJobs, sweeps: () => sweeps.activeSweeps });
+  const replica = new CoordinatorReplica({
+    transport: nats.transport, pool, log, id, leaderTtlMs, reconcileMs, fitsOn, metrics: { deadLettered: (r) => m.deadLettered(r) },
+  });
+  const unfollow = m.followEvents(nats.transport.events, () => replica.role === 'active');
+  m.watch({ jobs: () => replica.activeJobs, sweeps: () => replica.activeSweeps, leader: () => (replica.role === 'active' ? 1 : 0) });
+  await replica.start();
   const answer = async (op: string, req: Uint8Array) => {
     const t0 = performance.now();
-    const reply = await handleApi(coordinator, op, req, sweeps);
+    const reply = await replica.answer(op, req);
     m.apiRequest(op, replyCode(reply), (performance.now() - t0) / 1000);
     return reply;
   };
   const service = await registerService(nats.nc, {
     name: COORDINATOR_SERVICE, version: '0.1.0', description: `plearn job API: ${API_OPS.join(', ')}`,
-    metadata: { threads: String(threads) },
+    metadata: { threads: String(threads), replica: id },
     endpoints: API_OPS.map((op) => ({ name: op, subject: apiSubject(op), handler: (req: Uint8Array) => answer(op, req) })),
   });
   let up = true;
-  const health = await startHealthServer(healthPort, { live: () => up, ready: () => up && !nats.nc.isClosed(), metrics: m.registry });
-  log.info({ nats: nats.transport.describe, threads, fitsOn, healthPort: health.boundPort, ...setup }, 'coordinator ready');
+  const health = await startHealthServer(healthPort, {
+    live: () => up, ready: () => up && !nats.nc.isClosed(), metrics: m.registry,
+    detail: () => ({ id, role: replica.role, epoch: replica.epoch, leader: replica.leader ?? null }),
+  });
+  log.info({ id, nats: nats.transport.describe, threads, fitsOn, leaderTtlMs, healthPort: health.boundPort, ...setup }, `coordinator ready (${replica.role})`);
   await untilSignal(log);
   up = false;
   const steps: ShutdownStep[] = [
     { name: 'stop the API service', run: () => service.stop(), timeoutMs: 2000 },
-    { name: 'stop scheduling', run: async () => { unfollow(); await sweeps.stop(); await coordinator.stop(); }, timeoutMs: 1000 },
+    {
+      name: 'stop scheduling and release the leader lease', run: async () => { unfollow(); await replica.stop(); }, timeoutMs: 2000,
+      hint: () => 'the lease could not be marked released: a standby takes over once its TTL has run out',
+    },
     { name: 'close the fit pool', run: () => pool.close(), timeoutMs: 3000 },
     ...closeNats(nats),
     { name: 'close the health server', run: () => closeHealth(health), timeoutMs: 1000 },
@@ -156,8 +172,7 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
   const drainMs = intIn('drain-timeout-ms', flags.drainTimeoutMs, 0, 86_400_000);
   const taskTimeoutMs = flags.taskTimeoutMs === undefined ? undefined : intIn('task-timeout-ms', flags.taskTimeoutMs, 1000, 604_800_000);
   const heapMb = flags.taskHeapMb === undefined ? undefined : intIn('task-heap-mb', flags.taskHeapMb, 64, 1_048_576);
-  const id = flags.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error(`id: ${JSON.stringify(id)} must be 1–64 of A–Z a–z 0–9 _ -`);
+  const id = serviceId(flags.id);
   const nats = await openNats(flags, `plearn-worker-${id}`, { onWait: (why) => log.warn(why) });
   const m = createWorkerRegistry(id);
   countReconnects(nats, () => m.reconnected());
@@ -205,6 +220,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--lease-ms <ms>', 'task lease (ack wait): a worker silent this long loses its task', '30000')
     .option('--max-deliveries <n>', 'deliveries before a task is dead-lettered', '5')
     .option('--reconcile-ms <ms>', 'interval of the full state rescan', '10000')
+    .option('--leader-ttl-ms <ms>', 'leader lease TTL: with several coordinator replicas, a standby takes over once the active one has not renewed for this long (it renews every third of it)', String(DEFAULT_LEADER_TTL_MS))
+    .option('--id <id>', 'replica id in the leader lease (default: <hostname>-<pid>)')
     .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8081')
     .addOption(logLevelOption().default('info'))
     .action(async (flags: CoordinatorFlags) => { process.exitCode = await runCoordinator(flags); });

@@ -53,7 +53,7 @@ describe('sweeps on a NATS cluster', { skip: missing ?? false }, () => {
   const nats = () => ['--nats', server.url];
 
   const startCoordinator = () => startService('coordinator',
-    ['coordinator', ...nats(), '--fits-on', 'workers', '--lease-ms', '3000', '--reconcile-ms', '500', '--health-port', '0', '--log-level', 'info']);
+    ['coordinator', ...nats(), '--fits-on', 'workers', '--lease-ms', '3000', '--leader-ttl-ms', '3000', '--reconcile-ms', '500', '--health-port', '0', '--log-level', 'info']);
   const startWorker = (id: string) => {
     const w = startService(id, ['worker', ...nats(), '--threads', '1', '--id', id, '--health-port', '0', '--drain-timeout-ms', '2000', '--log-level', 'info']);
     workers.set(id, w);

@@ -32,6 +32,8 @@ import type { Coordinator } from '../engine.ts';
 import { newJobId, newSweepId } from '../ids.ts';
 import { KeyedLock } from '../keyed-lock.ts';
 import { parseSweepText } from './spec-file.ts';
+import type { Fence } from '../leader/fence.ts';
+import { fencedPut, NO_FENCE } from '../leader/fence.ts';
 
 /** What the coordinator keeps of a sweep's source: enough to rebuild its cells anywhere. */
 export interface SweepSource { text: string; source: string; layouts: Record<string, string> }
@@ -50,6 +52,8 @@ export interface SweepSchedulerOptions {
   jobs: Coordinator;
   log: Logger;
   reconcileMs?: number;
+  /** The leader lease it writes under, as the job engine's. */
+  fence?: Fence;
 }
 
 const SWEEP_TERMINAL: readonly SweepStatus[] = ['completed', 'failed', 'cancelled'];
@@ -75,18 +79,20 @@ export class SweepScheduler {
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private readonly t: Transport;
+  private readonly fence: Fence;
 
   constructor(private readonly o: SweepSchedulerOptions) {
     this.t = o.transport;
+    this.fence = o.fence ?? NO_FENCE;
   }
 
   async start(): Promise<void> {
     this.unsubs.push(this.t.events.subscribe(ALL_EVENTS, (_s, data) => this.onEvent(data)));
-    await this.reconcile();
     this.timer = setInterval(() => {
       void this.reconcile().catch((e) => this.o.log.error({ err: e }, 'sweep reconcile failed'));
     }, this.o.reconcileMs ?? 10_000);
     this.timer.unref?.();
+    await this.reconcile();
   }
 
   /** Sweeps this coordinator is scheduling now. */
@@ -129,7 +135,7 @@ export class SweepScheduler {
     };
     // The source before the record: a record always has the source it needs to resume.
     await this.t.blobs.put(sweepBlob(id), encodeJson(src));
-    await this.t.state.put(sweepKey(id), encodeJson(record));
+    await fencedPut(this.t.state, sweepKey(id), record, this.fence);
     const live: LiveSweep = { record, cells: loaded.cells, jobs: loaded.jobs, assigned: new Map() };
     this.live.set(id, live);
     await this.locked(id, () => this.advance(live, true));
@@ -223,6 +229,11 @@ export class SweepScheduler {
         if (!v) return;
         const record = decodeJson(v.value) as SweepRecord;
         if (SWEEP_TERMINAL.includes(record.status)) { this.live.delete(id); this.ended.add(id); return; }
+        if ((record.epoch ?? 0) < this.fence.epoch) {
+          await fencedPut(this.t.state, key, record, this.fence);
+          record.epoch = this.fence.epoch;
+          if (this.live.has(id)) this.live.get(id)!.record = record;
+        }
         let s = this.live.get(id);
         let resumed = false;
         if (!s) {
@@ -345,8 +356,9 @@ export class SweepScheduler {
   }
 
   private async setStatus(s: LiveSweep, status: SweepStatus, extra: Partial<SweepRecord>): Promise<void> {
-    s.record = { ...s.record, ...extra, status, updatedAt: nowIso() };
-    await this.t.state.put(sweepKey(s.record.id), encodeJson(s.record));
+    const next: SweepRecord = { ...s.record, ...extra, status, updatedAt: nowIso(), epoch: this.fence.epoch };
+    await fencedPut(this.t.state, sweepKey(next.id), next, this.fence);
+    s.record = next;
   }
 
   private async readJob(id: string): Promise<JobRecord | undefined> {

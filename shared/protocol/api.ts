@@ -57,7 +57,8 @@ export interface SweepSubmission {
   readonly maxActiveCells: number;
 }
 
-export type ErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'not_ready' | 'internal';
+/** `not_active`: a standby coordinator was asked to write (submit, cancel); the CLI retries until the active one answers. */
+export type ErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'not_ready' | 'not_active' | 'internal';
 
 export interface ApiError { error: { code: ErrorCode; message: string; field?: string } }
 

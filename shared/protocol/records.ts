@@ -20,6 +20,8 @@ export interface JobRecord {
   error?: string;
   failed?: FailedTask[];
   wallMs?: number;
+  /** The leader epoch of the coordinator that last wrote it (fencing: a lower epoch may not write it again). */
+  epoch?: number;
 }
 
 export type TaskStatus = 'queued' | 'running' | 'retrying' | 'done' | 'failed';
@@ -31,6 +33,8 @@ export interface TaskRecord {
   worker?: string;
   error?: string;
   wallMs?: number;
+  /** Set when the coordinator wrote it (queued, dead-lettered): its leader epoch. Workers' writes leave it out. */
+  epoch?: number;
   artifactBytes?: number;
   /** The timeline of the delivery that wrote the record (`plearn timeline`): the task's kind and the worker's slot (pool thread). */
   kind?: string;
@@ -91,6 +95,8 @@ export interface SweepRecord {
   tasks: number;
   error?: string;
   wallMs?: number;
+  /** As a job record's: the leader epoch of its last writer. */
+  epoch?: number;
 }
 
 /** A cell of a sweep: the job that computes it, and whether that job existed before this sweep. */

@@ -27,6 +27,8 @@ export const fitKey = (jobId: string, fitId: string) => `fit.${jobId}.${fitId}`;
 export const sweepKey = (sweepId: string) => `sweep.${sweepId}`;
 export const sweepCellKey = (sweepId: string, cellId: string) => `sweepcell.${sweepId}.${cellId}`;
 export const cellKey = (cellId: string) => `cell.${cellId}`;
+/** The coordinators' leader lease: which replica is active, and its epoch. */
+export const LEADER_KEY = 'leader';
 /** A fit unit's id, which is also its task id when a worker runs it. */
 export const fitTaskId = (index: number) => `fit-${index}`;
 
