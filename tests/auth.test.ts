@@ -226,7 +226,8 @@ describe('roles on a nats-server with deploy/nats-server.conf', { skip: missing 
     const worker = await as(roles.worker);
     const submitter = await as(roles.submitter);
     for (const s of ['plearn.api.cancel', '$JS.API.STREAM.DELETE.PLEARN_TASKS', '$JS.API.STREAM.PURGE.KV_plearn-state',
-      '$JS.API.CONSUMER.DELETE.PLEARN_TASKS.plearn-workers']) await assertDenied(worker, s);
+      '$JS.API.CONSUMER.DELETE.PLEARN_TASKS.plearn-workers', '$KV.plearn-state.job.x', '$KV.plearn-state.leader',
+      '$KV.plearn-state.sweep.x']) await assertDenied(worker, s);
     for (const s of ['$KV.plearn-state.job.x', '$O.plearn-artifacts.M.x', 'plearn.task.j.t', 'plearn.events.j',
       '$JS.API.CONSUMER.MSG.NEXT.PLEARN_TASKS.plearn-workers', '$JS.API.STREAM.MSG.GET.KV_plearn-state']) await assertDenied(submitter, s);
     // Discovery of workers is allowed to the submitter but not answering for the coordinator's API.

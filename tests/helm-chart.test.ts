@@ -144,8 +144,14 @@ function checkInvariants(objs: Obj[], opts: { existingSecret?: string; userSecre
       assert.equal(argValue(c.args, '--id'), '$(POD_NAME)');
       assert.ok(c.env.some((e: Obj) => e.name === 'POD_NAME' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name'));
     } else {
-      assert.equal(d.spec.replicas <= 1, true, 'one coordinator at most');
-      assert.equal(d.spec.strategy.type, 'Recreate', 'never two coordinators during an update');
+      // Replicas elect one active coordinator by lease: an update rolls one pod at a time, never below the current count.
+      assert.deepEqual(d.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+      assert.ok(Number(argValue(c.args, '--leader-ttl-ms')) >= 1000, `${name}: a leader lease TTL`);
+      const anti = pod.affinity?.podAntiAffinity;
+      if (d.spec.replicas >= 2) {
+        assert.ok(anti?.preferredDuringSchedulingIgnoredDuringExecution?.length, `${name}: replicas spread over nodes where possible`);
+        assert.equal(anti.requiredDuringSchedulingIgnoredDuringExecution, undefined, `${name}: never required (one node must still run them all)`);
+      }
     }
 
     // NATS settings: the URL always, from the Secret unless given as a value.
@@ -461,7 +467,8 @@ describe('helm chart', { skip }, () => {
       ['missing NATS URL (empty)', ['--set', 'nats.url='], /nats\/url/],
       ['missing NATS URL (absent)', ['--set', 'nats.url=null'], /missing property 'url'/],
       ['NATS URL that is not nats://', ['--set', 'nats.url=http://nats:4222'], /nats\/url.*does not match pattern/],
-      ['two coordinators', ['--set', 'coordinator.replicaCount=2'], /coordinator\/replicaCount.*maximum/],
+      ['ten coordinators', ['--set', 'coordinator.replicaCount=10'], /coordinator\/replicaCount.*maximum/],
+      ['a leader lease TTL under a second', ['--set', 'coordinator.leaderTtlMs=500'], /coordinator\/leaderTtlMs.*minimum/],
       ['zero worker threads', ['--set', 'workers.gpu.threads=0'], /workers\/gpu\/threads.*minimum/],
       ['unknown autoscaling mode', ['--set', 'workers.autoscaling.mode=magic'], /autoscaling\/mode/],
       ['JetStream storage that is neither file nor memory', ['--set', 'coordinator.jetstream.storage=disk'], /jetstream\/storage/],
