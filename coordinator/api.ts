@@ -8,6 +8,7 @@ import { ApiFailure, errorBody, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS, maxRequestB
 import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { Coordinator } from './engine.ts';
 import type { SweepScheduler } from './sweep/scheduler.ts';
+import { LeadershipLost } from './leader/fence.ts';
 
 const REQUEST_SHAPE = { maxDepth: MAX_REQUEST_DEPTH, maxKeys: MAX_REQUEST_KEYS };
 
@@ -48,6 +49,8 @@ export async function handleApi(c: Coordinator, op: string, body: Uint8Array, sw
     const parsed = body.byteLength === 0 ? {} : decodeJson(body, REQUEST_SHAPE);
     return encodeJson(await dispatch(c, parseRequest(op, parsed), sweeps));
   } catch (e) {
+    // Leadership lost mid-request: the new leader will answer a retry.
+    if (e instanceof LeadershipLost) return encodeJson(errorBody(new ApiFailure('not_active', e.message)));
     return encodeJson(errorBody(e));
   }
 }

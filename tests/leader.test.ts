@@ -17,7 +17,7 @@ import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { JobRecord } from '../shared/protocol/records.ts';
 import { LEADER_KEY } from '../shared/protocol/subjects.ts';
 import { createInProcessTransport } from '../shared/transport/in-process.ts';
-import type { StateStore } from '../shared/transport/transport.ts';
+import type { StateStore, Transport } from '../shared/transport/transport.ts';
 import { createLocalPool } from '../worker/local-pool.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
 import { Worker } from '../worker/service.ts';
@@ -174,6 +174,26 @@ describe('fencing', () => {
   });
 });
 
+/** A transport whose state store calls wait while it is frozen: a paused process, as far as the store can tell. */
+function freezable(inner: Transport): { transport: Transport; freeze(): void; thaw(): void } {
+  let gate: Promise<void> = Promise.resolve();
+  let open = () => undefined as void;
+  const wait = async <T>(fn: () => Promise<T>): Promise<T> => { await gate; return fn(); };
+  const st = inner.state;
+  return {
+    freeze: () => { gate = new Promise((r) => { open = r; }); },
+    thaw: () => open(),
+    transport: {
+      ...inner,
+      state: {
+        get: (k) => wait(() => st.get(k)), put: (k, v) => wait(() => st.put(k, v)), create: (k, v) => wait(() => st.create(k, v)),
+        update: (k, v, r) => wait(() => st.update(k, v, r)), delete: (k) => wait(() => st.delete(k)),
+        keys: (p) => wait(() => st.keys(p)), entries: (p) => wait(() => st.entries(p)),
+      },
+    },
+  };
+}
+
 describe('two coordinator replicas', () => {
   let pool: TaskPool;
   before(() => { pool = createLocalPool(2); });
@@ -217,6 +237,36 @@ describe('two coordinator replicas', () => {
     assert.deepEqual(res.seeds.map((s) => s.wmMse), clean.seeds.map((s) => s.wmMse));
     assert.deepEqual(res.seeds[0].agents.map((x) => x.shardIndex).sort(), [0, 1, 2, 3, 4, 5]);
     await worker.drain(0);
+    await b.stop();
+  });
+
+  test('a leader paused in the middle of a write, resumed after a takeover, writes nothing', async () => {
+    const shared = createInProcessTransport({ leaseMs: 2000 });
+    const paused = freezable(shared);
+    const a = new CoordinatorReplica({ transport: paused.transport, pool, log, id: 'a', leaderTtlMs: TTL, reconcileMs: 200, fitsOn: 'workers' });
+    const b = new CoordinatorReplica({ transport: shared, pool, log, id: 'b', leaderTtlMs: TTL, reconcileMs: 200, fitsOn: 'workers' });
+    await a.start();
+    await b.start();
+    const { id } = decodeJson(await a.answer('submit', encodeJson(spec))) as { id: string };
+    const queued = (await shared.state.keys(`task.${id}`)).length;
+    // No worker runs: the job stays running. A cancel enters a's engine, then a pauses before its first read returns.
+    paused.freeze();
+    const cancel = a.answer('cancel', encodeJson({ id }));
+    await eventually('b to take over', async () => (b.role === 'active' ? true : undefined), 10 * TTL, 20);
+    await eventually('b to claim the job', async () => {
+      const r = decodeJson((await shared.state.get(`job.${id}`))!.value) as JobRecord;
+      return r.epoch === 2 ? true : undefined;
+    }, 5000, 20);
+    paused.thaw();
+    const reply = decodeJson(await cancel) as { error?: { code: string } };
+    assert.equal(reply.error?.code, 'not_active', `the paused leader's cancel is refused: ${JSON.stringify(reply)}`);
+    const rec = decodeJson((await shared.state.get(`job.${id}`))!.value) as JobRecord;
+    assert.deepEqual([rec.status, rec.epoch], ['running', 2], 'the job is as the new leader left it');
+    const next = await shared.queue.next(200);
+    assert.ok(next, 'its queued tasks were not purged');
+    next.nak(0);
+    assert.equal((await shared.state.keys(`task.${id}`)).length, queued);
+    await a.stop();
     await b.stop();
   });
 });

@@ -66,6 +66,8 @@ export class LeaderLease implements Fence {
   }
 
   get role(): Role { return this.roleNow; }
+  /** Active, and its last renewal recent enough to trust (what check() demands, without throwing). */
+  get holds(): boolean { return this.roleNow === 'active' && this.now() - this.renewedAt <= this.validMs; }
   get epoch(): number { return this.epochNow; }
   /** The active replica as last seen (this one when active). */
   get holder(): string | undefined { return this.roleNow === 'active' ? this.o.id : this.holderSeen; }

@@ -57,7 +57,7 @@ export class CoordinatorReplica {
     await this.transitions;
   }
 
-  get role(): Role { return this.active && this.lease.role === 'active' ? 'active' : 'standby'; }
+  get role(): Role { return this.active && this.lease.holds ? 'active' : 'standby'; }
   get epoch(): number { return this.lease.epoch; }
   /** The active replica as last seen. */
   get leader(): string | undefined { return this.lease.holder; }

@@ -60,8 +60,10 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** SIGKILL and wait: a crash. */
   kill(): Promise<void>;
-  /** Start again on the same port and store directory. */
+  /** Start again on the same port and store directory (after down(), kill(), or while running). */
   restart(): Promise<void>;
+  /** SIGTERM and wait, keeping the store: an outage that restart() ends. */
+  down(): Promise<void>;
 }
 
 export async function startNatsServer(extraArgs: string[] = []): Promise<NatsServerHandle> {
@@ -93,5 +95,6 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
     stop: async () => { await end('SIGTERM'); await rm(storeDir, { recursive: true, force: true }); },
     kill: () => end('SIGKILL'),
     restart: async () => { await end('SIGTERM'); await launch(); },
+    down: () => end('SIGTERM'),
   };
 }
