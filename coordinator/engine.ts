@@ -15,7 +15,7 @@ import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord, T
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS } from '../shared/protocol/subjects.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
-import { LOST_NOTICE, MALFORMED_REASON } from '../shared/transport/transport.ts';
+import { LOST_NOTICE, MALFORMED_REASON, retryDelayMs } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
 import { storeRetry } from '../worker/store-retry.ts';
@@ -342,7 +342,7 @@ export class Coordinator {
   private async deadLetterIfLost(jobId: string, taskId: string, r: TaskRecord): Promise<void> {
     const q = this.t.queue;
     if ((r.status !== 'running' && r.status !== 'retrying') || r.attempts < q.maxDeliveries) return;
-    if (Date.now() - Date.parse(r.updatedAt) <= 2 * q.leaseMs) return;
+    if (Date.now() - Date.parse(r.updatedAt) <= 2 * q.leaseMs + retryDelayMs(r.attempts)) return;
     this.opts.log.warn({ job: jobId, task: taskId, attempts: r.attempts, since: r.updatedAt }, 'dead letter never came; dead-lettering now');
     const queued = await q.abandon(jobId, taskId, r.attempts, LOST_NOTICE);
     // Not awaited: we hold the job's lock, which onDeadLetter takes.

@@ -34,7 +34,7 @@ interface CoordinatorFlags extends ServiceFlags {
 }
 
 interface WorkerFlags extends ServiceFlags {
-  id?: string; drainTimeoutMs: string; taskTimeoutMs?: string; taskHeapMb?: string;
+  id?: string; drainTimeoutMs: string; taskTimeoutMs?: string; taskHeapMb?: string; taskMemoryMb?: string;
 }
 
 /** Resolve on the first SIGTERM or SIGINT; a second one ends the process at once. */
@@ -172,11 +172,12 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
   const drainMs = intIn('drain-timeout-ms', flags.drainTimeoutMs, 0, 86_400_000);
   const taskTimeoutMs = flags.taskTimeoutMs === undefined ? undefined : intIn('task-timeout-ms', flags.taskTimeoutMs, 1000, 604_800_000);
   const heapMb = flags.taskHeapMb === undefined ? undefined : intIn('task-heap-mb', flags.taskHeapMb, 64, 1_048_576);
+  const memoryMb = flags.taskMemoryMb === undefined ? undefined : intIn('task-memory-mb', flags.taskMemoryMb, 16, 16_777_216);
   const id = serviceId(flags.id);
   const nats = await openNats(flags, `plearn-worker-${id}`, { onWait: (why) => log.warn(why) });
   const m = createWorkerRegistry(id);
   countReconnects(nats, () => m.reconnected());
-  const pool = createLocalPool(threads, heapMb !== undefined ? { heapMb } : {});
+  const pool = createLocalPool(threads, { ...(heapMb !== undefined ? { heapMb } : {}), ...(memoryMb !== undefined ? { memoryMb } : {}) });
   const worker = new Worker({
     transport: nats.transport, pool, id, slots: threads, log, metrics: m.metrics, ...(taskTimeoutMs !== undefined ? { taskTimeoutMs } : {}),
   });
@@ -191,7 +192,7 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
     live: () => true, ready: () => worker.ready && !nats.nc.isClosed(), detail: () => ({ id, state: worker.stats().state }), metrics: m.registry,
   });
   worker.start();
-  log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort, taskTimeoutMs, taskHeapMb: heapMb }, 'worker ready');
+  log.info({ id, threads, nats: nats.transport.describe, healthPort: health.boundPort, taskTimeoutMs, taskHeapMb: heapMb, taskMemoryMb: memoryMb }, 'worker ready');
   await untilSignal(log);
   const steps: ShutdownStep[] = [
     {
@@ -233,6 +234,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, wait this long for held tasks before handing them back', '25000')
     .option('--task-timeout-ms <ms>', 'stop a task still running after this long: it fails, is retried up to max deliveries, then dead-lettered (default: no deadline)')
     .option('--task-heap-mb <mb>', 'V8 heap limit of each task thread; a thread past it is stopped and its task fails as above (default: Node\'s)')
+    .option('--task-memory-mb <mb>', 'memory budget of each task\'s arrays (grids, kernels, buffers: outside the V8 heap); a task whose estimate exceeds it is refused before it allocates, and fails as above (default: none)')
     .option('--health-port <port>', 'HTTP port of /healthz and /readyz', '8080')
     .addOption(logLevelOption().default('info'))
     .action(async (flags: WorkerFlags) => { process.exitCode = await runWorker(flags); });

@@ -383,6 +383,9 @@ describe('helm chart', { skip }, () => {
         '  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [ctl]}]}]}}}',
         'workers:',
         '  extraEnv: [{name: PLEARN_GPUS, value: "2"}]',
+        '  taskTimeoutMs: 600000',
+        '  taskHeapMb: 2048',
+        '  taskMemoryMb: 6144',
         '  gpu: {gpusPerPod: 2, threads: 3, podDisruptionBudget: {enabled: false}, strategy: {type: Recreate}}',
         '  cpu: {enabled: true, podDisruptionBudget: {enabled: true, maxUnavailable: "50%"},',
         '        topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {plearn.io/pool: cpu}}}]}',
@@ -398,6 +401,9 @@ describe('helm chart', { skip }, () => {
       const gpu = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'rel-plearn-worker-gpu')!;
       assert.equal(gpu.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'], 2);
       assert.equal(argValue(gpu.spec.template.spec.containers[0].args, '--threads'), '3');
+      for (const [flag, v] of [['--task-timeout-ms', '600000'], ['--task-heap-mb', '2048'], ['--task-memory-mb', '6144']]) {
+        assert.equal(argValue(gpu.spec.template.spec.containers[0].args, flag), v, `workers get ${flag}`);
+      }
       assert.deepEqual(gpu.spec.template.spec.imagePullSecrets, [{ name: 'regcred' }]);
       assert.equal(byKind(objs, 'PodDisruptionBudget').length, 2, 'GPU pool PDB turned off');
       const coord = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'rel-plearn-coordinator')!;

@@ -20,6 +20,8 @@ export interface PoolLimits {
    * typed arrays live outside this heap, so the tasks' own budgets bound those.
    */
   readonly heapMb?: number;
+  /** Typed-array budget of each task (MiB): a task whose estimate exceeds it is refused before it allocates. */
+  readonly memoryMb?: number;
 }
 
 export function createLocalPool(threads = availableParallelism(), limits: PoolLimits = {}): TaskPool {
@@ -29,6 +31,7 @@ export function createLocalPool(threads = availableParallelism(), limits: PoolLi
   // PLEARN_CPU_THREADS, when set, wins.
   const cpuThreads = process.env.PLEARN_CPU_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / threads)));
   prepareGpuEnvironment();
+  const memoryBytes = limits.memoryMb === undefined ? undefined : limits.memoryMb * 2 ** 20;
   const pool = new Piscina({
     filename: new URL('./thread-entry.js', import.meta.url).href,
     minThreads: 1,
@@ -46,11 +49,11 @@ export function createLocalPool(threads = availableParallelism(), limits: PoolLi
   return {
     threads,
     async run<T extends Task>(task: T, progress?: Progress, signal?: AbortSignal): Promise<TaskOutput<T>> {
-      if (!progress) return (await pool.run({ task }, { signal: signal ?? null })) as TaskOutput<T>;
+      if (!progress) return (await pool.run({ task, memoryBytes }, { signal: signal ?? null })) as TaskOutput<T>;
       const { port1, port2 } = new MessageChannel();
       port1.on('message', (m: { done: number; total: number }) => progress(m.done, m.total));
       try {
-        return (await pool.run({ task, port: port2 }, { transferList: [port2], signal: signal ?? null })) as TaskOutput<T>;
+        return (await pool.run({ task, port: port2, memoryBytes }, { transferList: [port2], signal: signal ?? null })) as TaskOutput<T>;
       } finally {
         port1.close();
       }

@@ -10,6 +10,7 @@ import type { ContinuousConfig } from '../shared/experiments/continuous-config.t
 import { fitAndEvaluateContinuous, runContinuousOracleTask } from '../shared/experiments/continuous.ts';
 import type { Progress, Task, TaskOutput } from '../shared/tasks/task.ts';
 import { runContinuousPqnTask } from '../shared/tasks/continuous-pqn.ts';
+import { checkTaskMemory } from '../shared/tasks/memory.ts';
 import type { BackendHandle } from '../shared/tensor/backend.ts';
 import { initBackend } from '../shared/tensor/backend.ts';
 
@@ -25,7 +26,9 @@ export async function tensorBackend(requested: ContinuousConfig['backend']): Pro
   return backend;
 }
 
-export async function runTask(task: Task, progress?: Progress): Promise<TaskOutput<Task>> {
+/** Run one task; with `memoryBytes`, a task whose arrays would not fit is refused before it allocates. */
+export async function runTask(task: Task, progress?: Progress, memoryBytes?: number): Promise<TaskOutput<Task>> {
+  if (memoryBytes !== undefined) checkTaskMemory(task, memoryBytes);
   switch (task.kind) {
     case 'tabular-agent':
       return runTabularAgentTask(task, progress);

@@ -12,7 +12,7 @@ import type { JobEvent, JobRecord, TaskRecord } from '../shared/protocol/records
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
 import type { Delivery, Transport } from '../shared/transport/transport.ts';
-import { MALFORMED_REASON } from '../shared/transport/transport.ts';
+import { MALFORMED_REASON, retryDelayMs } from '../shared/transport/transport.ts';
 import { runFitUnit } from './fit-unit.ts';
 import { storeRetry } from './store-retry.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -257,7 +257,7 @@ export class Worker {
       await t.state.put(key, encodeJson(rec)).catch(() => undefined);
       this.emit({ type: 'task-retry', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, error, attempt: d.deliveryCount });
       log.warn({ job: env.jobId, task: env.taskId, attempt: d.deliveryCount, error }, 'task failed; handing it back');
-      d.nak(Math.min(30_000, 500 * 2 ** (d.deliveryCount - 1)));
+      d.nak(retryDelayMs(d.deliveryCount));
     } finally {
       clearTimeout(timer);
       clearInterval(beat);

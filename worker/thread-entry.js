@@ -5,8 +5,8 @@ import { register } from 'tsx/esm/api';
 register();
 const { runTask } = await import('./run-task.ts');
 
-/** @param {{ task: import('./run-task.ts').Task, port?: import('node:worker_threads').MessagePort }} msg */
-export default async function run({ task, port }) {
+/** @param {{ task: import('./run-task.ts').Task, port?: import('node:worker_threads').MessagePort, memoryBytes?: number }} msg */
+export default async function run({ task, port, memoryBytes }) {
   let last = 0;
   const progress = port
     ? (done, total) => {
@@ -15,7 +15,7 @@ export default async function run({ task, port }) {
       }
     : undefined;
   try {
-    return await runTask(task, progress);
+    return await runTask(task, progress, memoryBytes);
   } finally {
     port?.close();
   }

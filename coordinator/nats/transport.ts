@@ -121,6 +121,9 @@ class NatsQueue implements TaskQueue {
     // 2. Read the DLQ stream durably and hand each letter to the handler once. The
     // loop restarts after a lost server or leader, so no letter waits for a coordinator restart.
     let stopped = false;
+    // The consumer being read now: closed on unsubscribe, so a coordinator that steps
+    // down stops taking letters (a stopped handler would ack them, and they would be lost).
+    let reading: { close(): Promise<void | Error> } | undefined;
     void (async () => {
       while (!stopped && !this.nc.isClosed()) {
         try {
@@ -129,8 +132,11 @@ class NatsQueue implements TaskQueue {
           const c = await this.js.consumers.get(DLQ_STREAM, DLQ_CONSUMER);
           const msgs = await c.consume();
           this.subs.push(msgs);
+          reading = msgs;
           if (stopped) { await msgs.close(); return; }
           for await (const m of msgs) {
+            // Left unacked after an unsubscribe: the next reader gets it.
+            if (stopped) break;
             const ids = idsOf(m.subject, 'plearn.dlq.');
             if (ids) {
               const deliveries = Number(m.headers?.get(DELIVERIES_HEADER) ?? '0');
@@ -152,6 +158,7 @@ class NatsQueue implements TaskQueue {
     return () => {
       stopped = true;
       advisory.unsubscribe();
+      void reading?.close().catch(() => undefined);
     };
   }
 

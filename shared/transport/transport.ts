@@ -25,6 +25,16 @@ export const MAX_DELIVERIES_REASON = 'max deliveries';
 export const MALFORMED_REASON = 'malformed task';
 export const LOST_NOTICE = 'max deliveries (advisory lost)';
 
+/**
+ * How long a worker waits before a failed task is offered again (its nak delay): it
+ * doubles from 0.5 s, capped at 30 s. After the last delivery, the queue reports the
+ * dead letter only once this delay has passed, so the coordinator's rule for a lost
+ * notice waits for it too.
+ */
+export function retryDelayMs(deliveryCount: number): number {
+  return Math.min(30_000, 500 * 2 ** (Math.max(1, deliveryCount) - 1));
+}
+
 /** A task that ran out of deliveries, as the queue reports it once. */
 export interface DeadLetter {
   readonly jobId: string;

@@ -15,6 +15,7 @@ import type { TaskPool } from '../../worker/local-pool.ts';
 import { startCutProxy } from '../support/cut-proxy.ts';
 import { natsServerMissing, startNatsServer } from '../support/nats-server.ts';
 import type { NatsServerHandle } from '../support/nats-server.ts';
+import type { JobView } from '../../shared/protocol/records.ts';
 import { eventually } from '../support/services.ts';
 import type { Service } from '../support/services.ts';
 import { healthDetail, reportOutcomes, Rig, runTrial as trial, TRIALS } from './rig.ts';
@@ -148,6 +149,29 @@ describe('chaos: failover and outages', { skip: missing ?? false }, () => {
         rig.startWorker();
         const shutdownMs = Math.max(...stopped.map((x) => x.ms));
         return { note: `${stopped.length} services stopped in ≤ ${shutdownMs} ms; cluster restarted`, shutdownMs };
+      });
+    });
+  }
+
+  for (let k = 0; k < TRIALS; k++) {
+    test(`a task over its worker's memory budget: dead-lettered with the reason, the workers go on (trial ${k})`, async (t) => {
+      // Workers with a 256 MiB budget per task; a MountainCar oracle on a 2000² grid needs about 400 MiB.
+      await Promise.all(rig.live().map(timedStop));
+      rig.startWorker(undefined, ['--task-memory-mb', '256']);
+      rig.startWorker(undefined, ['--task-memory-mb', '256']);
+      await eventually('two budgeted workers', async () => ((await rig.workerStats()).length === 2 ? true : undefined), 60_000, 200);
+      const before = rig.live().map((w) => w.name);
+      await runTrial(t, rig, 'task over its memory budget (beside a normal job)', k, async () => {
+        const big = { experiment: 'mountaincar', options: { agent: 'oracle', grid: 2000, goalsPerAgent: 1, seeds: 1, seed: k } };
+        const { id } = await rig.api<{ id: string }>('submit', big);
+        const view = await eventually('the oversized job to fail', async () => {
+          const v = (await rig.api<{ job: JobView }>('get', { id })).job;
+          return v.status === 'failed' || v.status === 'completed' ? v : undefined;
+        }, 120_000, 250);
+        assert.equal(view.status, 'failed');
+        assert.match(view.error ?? '', /after 5 deliveries: over its memory budget: needs about \d+\.\d MiB of arrays \(grid transitions/);
+        assert.deepEqual(rig.live().map((w) => w.name), before, 'no worker process died');
+        return `oversized job ${id} failed: ${(view.error ?? '').slice(0, 120)}`;
       });
     });
   }
