@@ -143,7 +143,7 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
   const steps: ShutdownStep[] = [
     { name: 'stop the API service', run: () => service.stop(), timeoutMs: 2000 },
     {
-      name: 'stop scheduling and release the leader lease', run: async () => { unfollow(); await replica.stop(); }, timeoutMs: 2000,
+      name: 'stop scheduling and release the leader lease', run: async () => { unfollow(); await replica.stop(); }, timeoutMs: 1000,
       hint: () => 'the lease could not be marked released: a standby takes over once its TTL has run out',
     },
     { name: 'close the fit pool', run: () => pool.close(), timeoutMs: 3000 },
@@ -213,7 +213,7 @@ async function runWorker(flags: WorkerFlags): Promise<number> {
 
 export function registerServiceCommands(program: Command): void {
   addNatsOptions(program.command('coordinator')
-    .description('Run the coordinator service: the job API on NATS, task dispatch, centralized P-learning fits (one per seed over all its agents; run by the workers or here), results.'))
+    .description('Run the coordinator service: the job API on NATS, task dispatch, centralized P-learning fits (one per seed over all its agents; run by the workers or here), results. Start several for a standby: one is active (a leader lease in NATS), the others answer reads and take over when it stops.'))
     .option('--fits-on <where>', 'where world-model fits run: workers (a task on the queue, any worker takes it) | coordinator (this process\'s threads)', 'workers')
     .option('--threads <n>', 'fit threads when --fits-on coordinator (default: available cores)')
     .option('--replicas <n>', 'JetStream replicas of the streams and buckets it creates', '1')
