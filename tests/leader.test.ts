@@ -114,6 +114,21 @@ describe('leader lease', () => {
     await b.release();
   });
 
+  test('a lone leader cut off from the store steps down, and takes its own lease back at the next epoch once the store answers', async () => {
+    const t = createInProcessTransport();
+    const p = partitionable(t.state);
+    const a = lease(p.store, 'a');
+    await a.start();
+    p.cut();
+    await eventually('a to step down', async () => (a.role === 'standby' ? true : undefined), 10 * TTL, 20);
+    p.heal();
+    const t0 = Date.now();
+    await eventually('a active again', async () => (a.role === 'active' ? true : undefined), 10 * TTL, 20);
+    assert.ok(Date.now() - t0 < TTL, 'its own lease is taken back without waiting out the TTL');
+    assert.equal(a.epoch, 2);
+    await a.release();
+  });
+
   test('a silent leader (killed) is replaced after its TTL', async () => {
     const t = createInProcessTransport();
     const p = partitionable(t.state);
