@@ -11,6 +11,7 @@ import { fastCpuUnavailable, slowCpuWarning } from '../shared/tensor/backend.ts'
 import { ConfigError, intIn } from '../shared/util/validate.ts';
 import { logLevelOption, UsageError } from './cli-common.ts';
 import { registerClusterCommands } from './cluster-cli.ts';
+import { registerCleanupCommand } from './cleanup-cli.ts';
 import { registerCompare } from './compare.ts';
 import { natsFailureLine } from './nats/connect.ts';
 import { runJobLocal } from './local-run.ts';
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
     });
   registerClusterCommands(program);
   registerServiceCommands(program);
+  registerCleanupCommand(program);
   registerCompare(program);
   registerSweepCommands(program);
   registerTimelineCommand(program);

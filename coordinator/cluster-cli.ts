@@ -64,8 +64,39 @@ export async function withClient<T>(flags: NatsFlags, fn: (n: OpenNats) => Promi
 
 const out = (s: string) => process.stdout.write(s + '\n');
 
+/** Rows padded so each column is as wide as its widest cell (pod names run long); the last column is left ragged. */
+export function alignColumns(rows: readonly string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c]?.length ?? 0)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
+}
+
+/** How long a watch rides out a coordinator that does not answer (a restart, an upgrade, a takeover) before it gives up. */
+export const WATCH_GAP_MS = 120_000;
+
+/**
+ * An API call during a watch: while no coordinator answers (the request fails
+ * rather than the coordinator refusing it), try again every 2 s for up to
+ * WATCH_GAP_MS, saying so once on stderr.
+ */
+async function riding<T>(call: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  let said = false;
+  for (;;) {
+    try {
+      const r = await call();
+      if (said) process.stderr.write('plearn: the coordinator answers again; still watching\n');
+      return r;
+    } catch (e) {
+      if (e instanceof ApiFailure || Date.now() - t0 > WATCH_GAP_MS) throw e;
+      if (!said) process.stderr.write(`plearn: ${(e as Error).message}; retrying for up to ${WATCH_GAP_MS / 1000} s (a coordinator restart or upgrade)\n`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
 async function fetchOutcome(n: OpenNats, id: string): Promise<JobOutcome> {
-  const info = await callApi<{ blob: string; fitBlobs: string[] }>(n.nc, 'result', { id });
+  const info = await riding(() => callApi<{ blob: string; fitBlobs: string[] }>(n.nc, 'result', { id }));
   return readOutcome(n.transport, info);
 }
 
@@ -77,7 +108,8 @@ async function emitOutcome(n: OpenNats, id: string, flags: { json?: boolean; out
 
 /** Follow a job until it ends: progress bars from events, with a slow poll in case events are missed. */
 async function watch(n: OpenNats, id: string, units: number): Promise<JobRecord['status']> {
-  const bar = new ProgressBar(units);
+  // Plain lines every 10 s where stderr is not a terminal (a pod's log, CI).
+  const bar = new ProgressBar(units, process.stderr, Boolean(process.stderr.isTTY), 10_000);
   let status: JobRecord['status'] = 'running';
   let wake: () => void = () => undefined;
   const unsub = n.transport.events.subscribe(eventSubject(id), (_s, data) => {
@@ -92,7 +124,7 @@ async function watch(n: OpenNats, id: string, units: number): Promise<JobRecord[
     while (!TERMINAL.includes(status)) {
       await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 2000); });
       if (TERMINAL.includes(status)) break;
-      status = (await callApi<{ job: JobView }>(n.nc, 'get', { id })).job.status;
+      status = (await riding(() => callApi<{ job: JobView }>(n.nc, 'get', { id }))).job.status;
     }
   } finally {
     unsub();
@@ -146,7 +178,7 @@ export function registerClusterCommands(program: Command): void {
         process.stderr.write(`job ${sub.id}: ${sub.tasks} agent task(s), ${sub.fits} fit(s)\n`);
         const status = await watch(n, sub.id, sub.tasks + sub.fits);
         if (status !== 'completed') {
-          const j = (await callApi<{ job: JobView }>(n.nc, 'get', { id: sub.id })).job;
+          const j = (await riding(() => callApi<{ job: JobView }>(n.nc, 'get', { id: sub.id }))).job;
           process.stderr.write(`plearn: job ${sub.id} ${status}${j.error ? `: ${j.error}` : ''}\n`);
           return 1;
         }
@@ -184,8 +216,8 @@ export function registerClusterCommands(program: Command): void {
   client(program.command('cancel').description('Cancel a job: stop dispatching and drop its queued tasks.').argument('<id>', 'job id'))
     .action(async (id: string, flags: ClientFlags) => {
       await withClient(flags, async (n) => {
-        const r = await callApi<{ id: string; status: string; purged: number }>(n.nc, 'cancel', { id });
-        out(flags.json ? JSON.stringify(r) : `job ${r.id} ${r.status} (${r.purged} queued task(s) dropped)`);
+        const r = await callApi<{ id: string; status: string; purged: number; stopping: number }>(n.nc, 'cancel', { id });
+        out(flags.json ? JSON.stringify(r) : `job ${r.id} ${r.status} (${r.purged} queued task(s) dropped, ${r.stopping} running task(s) stopping)`);
       });
     });
 
@@ -195,13 +227,12 @@ export function registerClusterCommands(program: Command): void {
         const found = await discover(n.nc, WORKER_SERVICE, Math.min(Number(flags.timeoutMs), 3000));
         const rows = found.map((w) => ({ instance: w.id, ...(w.data as WorkerStats | undefined) }));
         if (flags.json) { out(JSON.stringify(rows, null, 2)); return; }
-        out('worker                     threads  state     done  tasks/min  current tasks');
-        for (const r of rows) {
-          const cur = (r.current ?? []).map((c) => `${c.jobId}/${c.taskId} ${Math.round((100 * c.done) / Math.max(1, c.total))}%`).join(', ');
-          out(`${String(r.id ?? r.instance).padEnd(26)} ${String(r.threads ?? '?').padEnd(8)} ${String(r.state ?? '?').padEnd(9)} `
-            + `${String(r.completed ?? '?').padEnd(5)} ${(r.tasksPerMinute ?? 0).toFixed(1).padEnd(10)} ${cur || '-'}`);
-        }
-        if (rows.length === 0) out('(no workers answered)');
+        if (rows.length === 0) { out('(no workers answered)'); return; }
+        const table = rows.map((r) => [
+          String(r.id ?? r.instance), String(r.threads ?? '?'), String(r.state ?? '?'), String(r.completed ?? '?'), (r.tasksPerMinute ?? 0).toFixed(1),
+          (r.current ?? []).map((c) => `${c.jobId}/${c.taskId} ${Math.round((100 * c.done) / Math.max(1, c.total))}%`).join(', ') || '-',
+        ]);
+        out(alignColumns([['worker', 'threads', 'state', 'done', 'tasks/min', 'current tasks'], ...table]).join('\n'));
       });
     });
 }

@@ -13,7 +13,7 @@ import { ApiFailure } from '../shared/protocol/api.ts';
 import { decodeJson, encodeJson, packBulk } from '../shared/protocol/codec.ts';
 import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord, TimelinePage } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
-import { eventSubject, fitBlob, fitKey, jobKey, resultBlob, taskKey, ALL_EVENTS } from '../shared/protocol/subjects.ts';
+import { cancelSubject, eventSubject, fitKey, jobKey, taskKey, ALL_EVENTS } from '../shared/protocol/subjects.ts';
 import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { LOST_NOTICE, MALFORMED_REASON, retryDelayMs } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
@@ -24,7 +24,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import type { LiveJob } from './live-job.ts';
 import { fitReady, liveJob, markDone, plansTask } from './live-job.ts';
 import { inParallel } from '../shared/util/in-parallel.ts';
-import { jobView, listJobs } from './job-views.ts';
+import { jobView, listJobs, queueCounts, resultInfo } from './job-views.ts';
 import { timelinePage } from './timeline/collect.ts';
 import { storeJobResult } from './job-result.ts';
 import type { TaskPool } from '../worker/local-pool.ts';
@@ -125,25 +125,21 @@ export class Coordinator {
     return listJobs(this.t.state, status, limit);
   }
 
-  async cancel(id: string): Promise<{ id: string; status: JobStatus; purged: number }> {
+  /** Cancel: queued tasks dropped, running ones told to stop (workers also notice it within half a task lease). */
+  async cancel(id: string): Promise<{ id: string; status: JobStatus; purged: number; stopping: number }> {
     return this.locked(id, async () => {
       const record = await this.readJob(id);
-      if (TERMINAL.includes(record.status)) return { id, status: record.status, purged: 0 };
-      const purged = await this.t.queue.purge(id);
+      if (TERMINAL.includes(record.status)) return { id, status: record.status, purged: 0, stopping: 0 };
+      const { waiting, running } = await queueCounts(this.t.state, id);
+      await this.t.queue.purge(id);
       await this.setStatus(id, record, 'cancelled', {});
-      return { id, status: 'cancelled' as JobStatus, purged };
+      this.t.events.publish(cancelSubject(id), new Uint8Array(0));
+      return { id, status: 'cancelled' as JobStatus, purged: waiting, stopping: running };
     });
   }
 
   async resultInfo(id: string): Promise<{ id: string; status: JobStatus; blob: string; fitBlobs: string[] }> {
-    const record = await this.readJob(id);
-    if (record.status !== 'completed') {
-      throw new ApiFailure('not_ready', `job ${id} is ${record.status}${record.error ? `: ${record.error}` : ''}; results exist once it is completed`);
-    }
-    const plan = planJob(record.spec);
-    // Each seed's own model; tracking fits (`--track`) are in the result document and stay in the store.
-    const own = plan.fits.filter((f) => f.checkpoint === undefined);
-    return { id, status: record.status, blob: resultBlob(id), fitBlobs: own.map((f) => fitBlob(id, f.fitId)) };
+    return resultInfo(await this.readJob(id));
   }
 
   /** Resolves with the job's record once it is completed, failed or cancelled. */

@@ -46,6 +46,11 @@ function connectFlags(f: NatsFlags): NatsConnectFlags {
   };
 }
 
+/** A bare connection (no transport, no JetStream binding): for admin commands. */
+export async function connectRaw(flags: NatsFlags, name: string): Promise<NatsConnection> {
+  return connectNats(resolveNatsOptions({ ...connectFlags(flags), name }, process.env));
+}
+
 export interface OpenNats {
   nc: NatsConnection;
   transport: Transport;

@@ -11,6 +11,7 @@ import { encodeJson } from '../shared/protocol/codec.ts';
 import { intIn, oneOf } from '../shared/util/validate.ts';
 import { startHealthServer } from '../worker/health.ts';
 import { createLocalPool, lazyPool } from '../worker/local-pool.ts';
+import { usableCpus } from '../worker/cpu-budget.ts';
 import { Worker } from '../worker/service.ts';
 import { logLevelOption } from './cli-common.ts';
 import { FIT_PLACEMENTS } from './engine.ts';
@@ -155,14 +156,15 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
 
 /**
  * Default pool size of a worker: one thread per GPU on a GPU node (the devices the
- * NVIDIA runtime exposes, or PLEARN_GPUS), else one per core.
+ * NVIDIA runtime exposes, or PLEARN_GPUS), else one per usable CPU (the cores,
+ * capped by the container's CPU quota and the pod's CPU request).
  */
 export function defaultWorkerThreads(env: NodeJS.ProcessEnv): number {
   const explicit = env.PLEARN_GPUS?.trim();
   if (explicit && /^\d+$/.test(explicit)) return Math.max(1, Number(explicit));
   const visible = env.NVIDIA_VISIBLE_DEVICES?.trim();
   if (visible && !['all', 'none', 'void'].includes(visible)) return visible.split(',').length;
-  return availableParallelism();
+  return usableCpus(env);
 }
 
 async function runWorker(flags: WorkerFlags): Promise<number> {
@@ -229,7 +231,7 @@ export function registerServiceCommands(program: Command): void {
 
   addNatsOptions(program.command('worker')
     .description('Run a worker service: pull agent tasks from NATS and train them in a thread pool.'))
-    .option('--threads <n>', 'pool threads = tasks held at once (default: one per GPU in NVIDIA_VISIBLE_DEVICES or PLEARN_GPUS, else one per core)')
+    .option('--threads <n>', 'pool threads = tasks held at once (default: one per GPU in NVIDIA_VISIBLE_DEVICES or PLEARN_GPUS, else one per usable CPU: the cores, capped by a container CPU limit and by PLEARN_CPU_REQUEST)')
     .option('--id <id>', 'worker id (default: <hostname>-<pid>)')
     .option('--drain-timeout-ms <ms>', 'on SIGTERM, wait this long for held tasks before handing them back', '25000')
     .option('--task-timeout-ms <ms>', 'stop a task still running after this long: it fails, is retried up to max deliveries, then dead-lettered (default: no deadline)')

@@ -128,14 +128,20 @@ describe('cluster over NATS JetStream', { skip: missing ?? false }, () => {
     startWorker('wA2');
   });
 
-  test('a coordinator restarted mid-job resumes it to completion', async () => {
-    const sub = await cli(['submit', 'fourrooms', '--agent', 'qlearning', '--steps', '20000000', '--goals', '4', '--goals-per-agent', '1', '--seed', '9']);
-    assert.equal(sub.code, 0, sub.stderr);
-    const id = sub.stdout.trim();
+  test('a coordinator restarted mid-job resumes it to completion; a watching submit rides out the gap', async () => {
+    const watcher = startService('watch', ['submit', 'fourrooms', '--agent', 'qlearning', '--steps', '20000000', '--goals', '4',
+      '--goals-per-agent', '1', '--seed', '9', '--watch', ...nats()]);
+    const id = await eventually('the job id', async () => /job (\S+): 4 agent task/.exec(watcher.log())?.[1], 30_000, 100);
     await eventually('a task running', async () => ((await jobStatus(id)).tasks.running > 0 ? true : undefined), 30_000, 200);
     coordinator.signal('SIGKILL');
     await coordinator.exited;
+    // Long enough for the watch's next poll to find nobody.
+    await new Promise((r) => setTimeout(r, 5000));
     coordinator = startCoordinator();
+    assert.equal(await watcher.exited, 0, watcher.log());
+    assert.match(watcher.log(), /nothing answers on plearn\.api\.get.*retrying for up to 120 s/);
+    assert.match(watcher.log(), /the coordinator answers again; still watching/);
+    assert.match(watcher.log(), /progress: +\d+%/, 'plain progress lines without a terminal');
     const done = await eventually('job completion after the restart', async () => {
       const j = await jobStatus(id);
       return j.status === 'completed' || j.status === 'failed' ? j : undefined;

@@ -167,7 +167,7 @@ describe('job engine (in-process transport)', () => {
     await coordinator.start();
     const { id, tasks } = await coordinator.submit(SPEC);
     const r = await coordinator.cancel(id);
-    assert.deepEqual(r, { id, status: 'cancelled', purged: tasks });
+    assert.deepEqual(r, { id, status: 'cancelled', purged: tasks, stopping: 0 });
     assert.equal((await jobRecord(transport, id)).status, 'cancelled');
     assert.equal(await transport.queue.next(10), null, 'nothing left to deliver');
     assert.equal((await coordinator.waitFor(id)).status, 'cancelled');

@@ -291,6 +291,14 @@ describe('helm chart', { skip }, () => {
     }
     const coord = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'rel-plearn-coordinator')!;
     assert.equal(argValue(coord.spec.template.spec.containers[0].args, '--replicas'), '1');
+    // For kind/k3d/minikube: every CPU request together fits a 2-core node, and no worker runs more threads than its request.
+    const cpus = (q: string) => (q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q));
+    const total = byKind(objs, 'Deployment').reduce((n, d) => n + d.spec.replicas * cpus(d.spec.template.spec.containers[0].resources.requests.cpu), 0);
+    assert.ok(total <= 2, `cpu.yaml requests ${total} CPUs`);
+    const worker = byKind(objs, 'Deployment').find((d) => d.metadata.name === 'rel-plearn-worker-cpu')!.spec.template.spec.containers[0];
+    assert.ok(Number(argValue(worker.args, '--threads')) <= Math.ceil(cpus(worker.resources.requests.cpu)));
+    assert.ok(worker.env.some((e: Obj) => e.name === 'PLEARN_CPU_REQUEST' && e.valueFrom?.resourceFieldRef?.resource === 'requests.cpu'),
+      'workers learn their CPU request (their default thread count stays within it)');
   });
 
   test('keda.yaml: one ScaledObject per pool on the PLEARN_TASKS backlog', async () => {

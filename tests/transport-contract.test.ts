@@ -58,6 +58,21 @@ function contract(label: string, make: () => Promise<{ t: Transport; close(): Pr
       await d3.ack();
     });
 
+    test('a hand-back spends no delivery: handed back more often than max deliveries, it comes back at 1 each time; ack ends it', async () => {
+      dead.length = 0;
+      await t.queue.enqueue('jh', 'h', enc.encode('h'));
+      for (let k = 0; k < MAX_DELIVERIES + 2; k++) {
+        const d = await t.queue.next(2000);
+        assert.ok(d, `delivery after ${k} hand-backs`);
+        assert.deepEqual([d.taskId, new TextDecoder().decode(d.data), d.deliveryCount], ['h', 'h', 1]);
+        assert.equal(await d.handBack(), true);
+      }
+      const last = (await t.queue.next(2000))!;
+      await last.ack();
+      assert.equal(await t.queue.next(1000), null, 'one copy only: nothing left once it is acked');
+      assert.equal(dead.length, 0, 'never dead-lettered');
+    });
+
     test('after max deliveries a task is dead-lettered exactly once', async () => {
       dead.length = 0;
       await t.queue.enqueue('j3', 'poison', enc.encode('p'));

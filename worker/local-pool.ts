@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { prepareGpuEnvironment } from '../shared/tensor/webgpu.ts';
+import { usableCpus } from './cpu-budget.ts';
 import type { Progress, Task, TaskOutput } from './run-task.ts';
 
 export interface TaskPool {
@@ -29,7 +30,7 @@ export function createLocalPool(threads = availableParallelism(), limits: PoolLi
   // the cores, so that concurrent fits do not oversubscribe them: with two
   // fits on two cores, one native thread each ran 1.5× faster than two each.
   // PLEARN_CPU_THREADS, when set, wins.
-  const cpuThreads = process.env.PLEARN_CPU_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / threads)));
+  const cpuThreads = process.env.PLEARN_CPU_THREADS ?? String(Math.max(1, Math.floor(usableCpus(process.env) / threads)));
   prepareGpuEnvironment();
   const memoryBytes = limits.memoryMb === undefined ? undefined : limits.memoryMb * 2 ** 20;
   const pool = new Piscina({

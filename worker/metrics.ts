@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Where a task ended: ran and stored, failed (retried), skipped (already done or its job over), malformed, stopped at its deadline. */
-export type TaskOutcome = 'done' | 'failed' | 'skipped' | 'malformed' | 'deadline';
+export type TaskOutcome = 'done' | 'failed' | 'skipped' | 'malformed' | 'deadline' | 'cancelled';
 
 /** What the worker loop reports; the service wires a Prometheus implementation, tests and `plearn run` none. */
 export interface WorkerMetrics {

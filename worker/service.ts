@@ -10,7 +10,7 @@ import { decodeJson, encodeJson, packBulk } from '../shared/protocol/codec.ts';
 import { checkArtifactSize } from '../shared/protocol/limits.ts';
 import type { JobEvent, JobRecord, TaskRecord } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
-import { artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
+import { ALL_CANCELS, artifactBlob, eventSubject, ID_PATTERN, jobKey, taskKey } from '../shared/protocol/subjects.ts';
 import type { Delivery, Transport } from '../shared/transport/transport.ts';
 import { MALFORMED_REASON, retryDelayMs } from '../shared/transport/transport.ts';
 import { runFitUnit } from './fit-unit.ts';
@@ -72,6 +72,9 @@ export class Worker {
   private loops: Promise<void>[] = [];
   /** Aborted by drain: the slots' waiting pulls end at once. */
   private readonly pulling = new AbortController();
+  /** Stops a held task because its job was cancelled, by task key. */
+  private readonly stoppers = new Map<string, { jobId: string; stop: () => void }>();
+  private unsubscribeCancels: (() => void) | undefined;
   /** Job records by id, read at most once a second per job (see jobRecord). */
   private readonly jobs = new Map<string, { record: JobRecord | null; at: number }>();
 
@@ -84,6 +87,8 @@ export class Worker {
 
   start(): void {
     this.state = 'running';
+    // A cancelled job's running tasks stop at once (and, should this notice be missed, at the next record refresh).
+    this.unsubscribeCancels = this.o.transport.events.subscribe(ALL_CANCELS, (subject) => this.stopJob(subject.slice('plearn.cancel.'.length)));
     this.loops = Array.from({ length: this.o.slots }, (_, slot) => this.loop(slot));
   }
 
@@ -99,6 +104,7 @@ export class Worker {
   async drain(timeoutMs = Infinity): Promise<number> {
     if (this.state === 'running' || this.state === 'starting') this.state = 'draining';
     this.pulling.abort();
+    this.unsubscribeCancels?.();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finished = Promise.all(this.loops).then(() => 0);
     const released = Number.isFinite(timeoutMs)
@@ -110,11 +116,14 @@ export class Worker {
     return n;
   }
 
-  private releaseHeld(): number {
-    const n = this.held.size;
-    for (const d of this.held.values()) d.nak();
+  /** Hand every held task back without spending its delivery: draining is not the task's failure. */
+  private async releaseHeld(): Promise<number> {
+    const held = [...this.held.values()];
     this.held.clear();
-    return n;
+    const back = await Promise.all(held.map((d) => d.handBack().catch(() => false)));
+    const spent = back.filter((ok) => !ok).length;
+    if (spent > 0) this.o.log.warn({ spent }, 'some tasks could not be handed back as fresh copies; they were nak\'ed (a delivery spent)');
+    return held.length;
   }
 
   stats(): WorkerStats {
@@ -206,7 +215,11 @@ export class Worker {
     // running on its last delivery from one whose dead letter was lost. Compare-and-set,
     // so it stops the moment anyone else (a later holder, our own 'done') writes.
     let rev = claimed;
+    const deadline = new AbortController();
+    let cancelled = false;
+    this.stoppers.set(key, { jobId: env.jobId, stop: () => { cancelled = true; deadline.abort(); } });
     const touch = setInterval(() => {
+      void this.jobRecord(env.jobId).then((j) => { if (j === null || TERMINAL.includes(j.status)) this.stopJob(env.jobId); }, () => undefined);
       if (rev === null) return;
       const at = rev;
       void t.state.update(key, encodeJson({ ...running, updatedAt: nowIso() }), at)
@@ -224,7 +237,6 @@ export class Worker {
         ? { type: 'fit-progress', jobId: env.jobId, fitId: env.taskId, done, total }
         : { type: 'task-progress', jobId: env.jobId, taskId: env.taskId, done, total, worker: this.o.id });
     };
-    const deadline = new AbortController();
     const limit = this.o.taskTimeoutMs;
     const timer = limit !== undefined ? setTimeout(() => deadline.abort(), limit) : undefined;
     try {
@@ -248,6 +260,20 @@ export class Worker {
         : { type: 'task-done', jobId: env.jobId, taskId: env.taskId, worker: this.o.id, wallMs });
       log.info({ job: env.jobId, task: env.taskId, ms: Math.round(wallMs), bytes }, 'task done');
     } catch (e) {
+      if (!this.held.has(key)) {
+        // Handed back by a drain, then its thread stopped with the pool: not a failure, and not ours to retry.
+        log.info({ job: env.jobId, task: env.taskId }, 'task handed back on drain; its run here stopped');
+        return;
+      }
+      if (cancelled) {
+        // Its job ended (cancelled): nothing to retry. Off the queue, and the record says why it stopped.
+        const rec: TaskRecord = { ...running, status: 'failed', updatedAt: nowIso(), error: 'stopped: its job was cancelled' };
+        await t.state.update(key, encodeJson(rec), rev ?? 0).catch(() => null);
+        await d.ack().catch(() => undefined);
+        this.o.metrics?.finished(kind, 'cancelled');
+        log.info({ job: env.jobId, task: env.taskId }, 'task stopped: its job was cancelled');
+        return;
+      }
       const error = deadline.signal.aborted
         ? `stopped after its deadline of ${limit} ms (--task-timeout-ms); the worker goes on`
         : e instanceof Error ? e.message : String(e);
@@ -262,6 +288,7 @@ export class Worker {
       clearTimeout(timer);
       clearInterval(beat);
       clearInterval(touch);
+      this.stoppers.delete(key);
       this.current.delete(key);
       this.held.delete(key);
       this.busyMs += performance.now() - t0;
@@ -307,6 +334,11 @@ export class Worker {
     if (this.jobs.size >= MAX_CACHED_JOBS) this.jobs.delete(this.jobs.keys().next().value!);
     this.jobs.set(jobId, { record, at: now });
     return record;
+  }
+
+  /** Stop every held task of a job that ended. */
+  private stopJob(jobId: string): void {
+    for (const s of this.stoppers.values()) if (s.jobId === jobId) s.stop();
   }
 
   private emit(ev: JobEvent): void {

@@ -64,6 +64,16 @@ export interface DiscoveredInstance {
 /** Every instance of `name` that answers within `timeoutMs`, with its info and stats. */
 export async function discover(nc: NatsConnection, name: string, timeoutMs: number): Promise<DiscoveredInstance[]> {
   const client = new Svcm(nc).client({ strategy: 'timer', maxWait: timeoutMs });
+  try {
+    return await collect(client, name);
+  } catch (e) {
+    // Nobody subscribed to the discovery subject: no instance, not an error.
+    if (/no responders/i.test((e as Error).message)) return [];
+    throw e;
+  }
+}
+
+async function collect(client: ReturnType<Svcm['client']>, name: string): Promise<DiscoveredInstance[]> {
   const byId = new Map<string, DiscoveredInstance>();
   for await (const info of await client.info(name)) {
     byId.set(info.id, {

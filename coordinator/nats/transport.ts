@@ -95,6 +95,19 @@ class NatsQueue implements TaskQueue {
       working: () => m.working(),
       ack: async () => { await m.ackAck(); },
       nak: (delayMs?: number) => m.nak(delayMs),
+      handBack: async () => {
+        // A fresh copy on the task's subject, only while this message is still its last
+        // (a compare-and-set on the subject sequence), then this one acked off the queue:
+        // the copy starts again at delivery 1. Any failure falls back to a nak.
+        try {
+          await this.js.publish(m.subject, m.data, { expect: { lastSubjectSequence: m.info.streamSequence } });
+        } catch (e) {
+          if (!isWrongSequence(e)) { m.nak(); return false; }
+          // A newer copy is queued already: this one only needs to go.
+        }
+        await m.ackAck().catch(() => undefined);
+        return true;
+      },
       term: (reason: string) => {
         // Copy it to the dead-letter stream, then ack it off the work queue (not +TERM:
         // nats-server 2.9 ignores a +TERM carrying a reason, and a termed message would

@@ -13,6 +13,9 @@ export const taskSubject = (jobId: string, taskId: string) => `plearn.task.${job
 export const dlqSubject = (jobId: string, taskId: string) => `plearn.dlq.${jobId}.${taskId}`;
 export const eventSubject = (jobId: string) => `plearn.events.${jobId}`;
 export const ALL_EVENTS = 'plearn.events.*';
+/** Told to workers when a job is cancelled (empty body), so its running tasks stop at once. */
+export const cancelSubject = (jobId: string) => `plearn.cancel.${jobId}`;
+export const ALL_CANCELS = 'plearn.cancel.*';
 export const apiSubject = (op: ApiOp) => `plearn.api.${op}`;
 export const workerStatusSubject = (workerId: string) => `plearn.worker.${workerId}.status`;
 

@@ -51,6 +51,8 @@ class MemoryQueue implements TaskQueue {
     return new Promise((resolve) => {
       const giveUp = () => {
         clearTimeout(t);
+        // A pull that timed out must not leave its listener on the worker's long-lived signal.
+        signal?.removeEventListener('abort', giveUp);
         const k = this.waiters.indexOf(waiter);
         if (k >= 0) this.waiters.splice(k, 1);
         resolve(null);
@@ -114,6 +116,13 @@ class MemoryQueue implements TaskQueue {
       working: () => { if (current()) arm(); },
       ack: async () => { if (current()) this.settle(item); },
       nak: (delayMs = 0) => { if (current()) this.release(item, delayMs); },
+      handBack: async () => {
+        if (!current()) return false;
+        this.settle(item);
+        item.deliveries--;
+        this.offer(item);
+        return true;
+      },
       term: (reason) => { if (current()) { this.settle(item); this.dead(item, reason); } },
     };
   }

@@ -14,8 +14,14 @@ export interface Delivery {
   working(): void;
   /** Done: never deliver again. Resolves once the queue has recorded it. */
   ack(): Promise<void>;
-  /** Give it back for redelivery, to any worker, after `delayMs`. */
+  /** Give it back for redelivery, to any worker, after `delayMs`. Counts as a delivery spent. */
   nak(delayMs?: number): void;
+  /**
+   * Give it back without spending a delivery (a draining worker: the task did not
+   * fail). Resolves true once a fresh copy is queued and this one is off the queue;
+   * false when that was not possible and it was nak'ed instead.
+   */
+  handBack(): Promise<boolean>;
   /** Poison: never deliver again, whatever the delivery count. */
   term(reason: string): void;
 }
