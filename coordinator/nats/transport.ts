@@ -210,7 +210,7 @@ const isWrongSequence = (e: unknown) => e instanceof JetStreamApiError
   && (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 class NatsState implements StateStore {
-  constructor(private readonly kv: KV, private readonly js: JetStreamClient) {}
+  constructor(private readonly kv: KV, private readonly js: JetStreamClient, private readonly jsm: JetStreamManager) {}
 
   async get(key: string): Promise<StoredValue | null> {
     const e = await this.kv.get(key);
@@ -257,19 +257,21 @@ class NatsState implements StateStore {
     const subjectPrefix = `$KV.${STATE_BUCKET}.`;
     const c = await this.js.consumers.get(`KV_${STATE_BUCKET}`, { filter_subjects: `${subjectPrefix}${prefix}.>`, deliver_policy: DeliverPolicy.LastPerSubject });
     try {
-      // The snapshot is the keys' last values when the consumer was made: exactly
-      // `pending` messages. Writes after that arrive behind them and keep `pending`
-      // above zero on a busy bucket, so the count, not pending, ends the scan.
-      const snapshot = (await c.info(true)).num_pending;
-      if (snapshot === 0) return out;
+      if ((await c.info(true)).num_pending === 0) return out;
+      // The snapshot is the keys' last values when consume() made its consumer, in
+      // stream order; writes after that arrive behind it and keep `pending` above zero
+      // on a busy bucket. A count taken before consume() is wrong by the keys written
+      // in between (a CI run missed one), so the end is a stream sequence read once
+      // the consumer exists: every message of its snapshot is at or below it.
       const msgs = await c.consume();
-      let n = 0;
+      let end = Infinity;
       for await (const m of msgs) {
+        if (end === Infinity) end = (await this.jsm.streams.info(`KV_${STATE_BUCKET}`)).state.last_seq;
         const op = m.headers?.get('KV-Operation');
         // A plain Uint8Array, as get gives (the client may hand back a Node Buffer).
         const value = new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength);
         if (op !== 'DEL' && op !== 'PURGE') out.set(m.subject.slice(subjectPrefix.length), { value, revision: m.seq });
-        if (++n >= snapshot || m.info.pending === 0) break;
+        if (m.seq >= end || m.info.pending === 0) break;
       }
       return out;
     } finally {
@@ -333,7 +335,7 @@ export async function createNatsTransport(nc: NatsConnection, _opts: Record<stri
   const os = await new Objm(js).open(ARTIFACT_BUCKET);
   return {
     queue,
-    state: new NatsState(kv, js),
+    state: new NatsState(kv, js, jsm),
     blobs: new NatsBlobs(os),
     events: new NatsEvents(nc),
     describe: nc.getServer(),
