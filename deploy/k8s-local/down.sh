@@ -7,18 +7,33 @@ set -uo pipefail
 STATE="${PLEARN_K8S_STATE:-/tmp/plearn-k8s}"
 [ -f "$STATE/pids" ] || { echo "k8s-local: no cluster recorded in $STATE" >&2; exit 0; }
 
-# Pods first (the kubelet would restart them), then the node's processes in reverse order of start.
-ctr -a "$STATE/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null | while read -r id; do
-  ctr -a "$STATE/containerd.sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1
+pid_of() { awk -v n="$1" '$2 == n { print $1 }' "$STATE/pids"; }
+stop_pid() { # pid: TERM, up to 5 s, then KILL
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+}
+# The kubelet first: alive, it restarts every container killed below.
+for pid in $(pid_of kubelet); do stop_pid "$pid"; done
+# Then the pods' containers, while containerd can still name them.
+ctr=(ctr -a "$STATE/containerd.sock" -n k8s.io)
+for id in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1; done
+for _ in $(seq 1 50); do [ -z "$("${ctr[@]}" tasks ls -q 2>/dev/null | head -1)" ] && break; sleep 0.1; done
+# Then the rest, last started first.
+tac "$STATE/pids" | while read -r pid name; do [ "$name" = kubelet ] || stop_pid "$pid"; done
+# Anything still running in one of our pods (a container whose shim died first): its
+# cgroup names a pod UID that this kubelet created under $STATE.
+for p in /proc/[0-9]*; do
+  uid=$(sed -n 's/.*\/kubepods\/\(.*\/\)\{0,1\}pod\([0-9a-f-]*\)\/.*/\2/p' "$p/cgroup" 2>/dev/null | head -1)
+  [ -n "$uid" ] && [ -d "$STATE/kubelet/pods/$uid" ] && kill -9 "${p#/proc/}" 2>/dev/null
 done
-tac "$STATE/pids" | while read -r pid name; do
-  kill "$pid" 2>/dev/null && for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null
+# Shims outlive containerd; ours carry our containerd's address.
+for p in $(pgrep -f "containerd-shim-runc-v2" 2>/dev/null); do
+  tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$STATE/containerd.sock" && kill -9 "$p" 2>/dev/null
 done
-# Container shims outlive containerd; only those whose bundles live in our state.
-for p in $(pgrep -f "containerd-shim-runc-v2.*$STATE" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-for p in $(pgrep -f "containerd-shim-runc-v2 -namespace k8s.io" 2>/dev/null); do
-  grep -q "$STATE" "/proc/$p/cmdline" 2>/dev/null || tr '\0' ' ' < "/proc/$p/environ" 2>/dev/null | grep -q "$STATE" && kill -9 "$p" 2>/dev/null
+# Shim sockets containerd 1.6 always puts in /run/containerd/s: remove those no live process listens on.
+for sock in /run/containerd/s/*; do
+  [ -S "$sock" ] && ! grep -q " $sock\$" /proc/net/unix && rm -f "$sock"
 done
 grep " $STATE" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^cni-'); do ip netns delete "$ns" 2>/dev/null; done

@@ -119,6 +119,8 @@ state = "$STATE/containerd/state"
     runtime_type = "io.containerd.runc.v2"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
       SystemdCgroup = false
+      # runc's state with ours, not under /run/containerd (down.sh removes it all).
+      Root = "$STATE/runc"
 EOF
 start containerd containerd --config "$STATE/containerd.toml"
 for _ in $(seq 1 60); do [ -S "$STATE/containerd.sock" ] && break; sleep 0.5; done
