@@ -26,30 +26,30 @@ import { eventually } from './support/services.ts';
 const log = pino({ level: 'silent' });
 const TTL = 900;
 
-/** A state store that can be cut off from its caller, as a partition would: every call fails after a short wait. */
-function partitionable(inner: StateStore): { store: StateStore; cut(): void; heal(): void } {
-  let down = false;
-  const gate = async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (down) {
-      await new Promise((r) => setTimeout(r, 50));
-      throw new Error('timeout (partitioned)');
-    }
-    return fn();
-  };
+/** A state store whose every call first passes `gate` (which may fail it, or hold it back). */
+function gated(inner: StateStore, gate: () => Promise<void>): StateStore {
+  const via = <T>(fn: () => Promise<T>): Promise<T> => gate().then(fn);
   return {
-    cut: () => { down = true; },
-    heal: () => { down = false; },
-    store: {
-      get: (k) => gate(() => inner.get(k)),
-      put: (k, v) => gate(() => inner.put(k, v)),
-      create: (k, v) => gate(() => inner.create(k, v)),
-      update: (k, v, r) => gate(() => inner.update(k, v, r)),
-      delete: (k) => gate(() => inner.delete(k)),
-      keys: (p) => gate(() => inner.keys(p)),
-      entries: (p) => gate(() => inner.entries(p)),
-    },
+    get: (k) => via(() => inner.get(k)), put: (k, v) => via(() => inner.put(k, v)), create: (k, v) => via(() => inner.create(k, v)),
+    update: (k, v, r) => via(() => inner.update(k, v, r)), delete: (k) => via(() => inner.delete(k)),
+    keys: (p) => via(() => inner.keys(p)), entries: (p) => via(() => inner.entries(p)),
   };
 }
+
+/** Cut off from its caller, as a partition would: every call fails after a short wait. */
+function partitionable(inner: StateStore): { store: StateStore; cut(): void; heal(): void } {
+  let down = false;
+  const gate = async () => {
+    if (!down) return;
+    await new Promise((r) => setTimeout(r, 50));
+    throw new Error('timeout (partitioned)');
+  };
+  return { cut: () => { down = true; }, heal: () => { down = false; }, store: gated(inner, gate) };
+}
+
+/** Wait until `who` holds `role`. */
+const becomes = (who: { role: string }, name: string, role: 'active' | 'standby', timeoutMs = 10 * TTL) =>
+  eventually(`${name} ${role}`, async () => (who.role === role ? true : undefined), timeoutMs, 20);
 
 function lease(state: StateStore, id: string, events: string[] = []): LeaderLease {
   return new LeaderLease({
@@ -82,7 +82,7 @@ describe('leader lease', () => {
     assert.equal(b.role, 'standby');
     const t0 = Date.now();
     await a.release();
-    await eventually('b to take over', async () => (b.role === 'active' ? true : undefined), 5000, 20);
+    await becomes(b, 'b', 'active', 5000);
     assert.ok(Date.now() - t0 < TTL, `a released lease is taken before its TTL runs out (${Date.now() - t0} ms)`);
     assert.equal(b.epoch, 2);
     assert.deepEqual({ holder: (await leaseRecord(t.state)).holder, epoch: (await leaseRecord(t.state)).epoch }, { holder: 'b', epoch: 2 });
@@ -99,7 +99,7 @@ describe('leader lease', () => {
     await b.start();
     p.cut();
     const cutAt = Date.now();
-    await eventually('b to take over', async () => (b.role === 'active' ? true : undefined), 10 * TTL, 20);
+    await becomes(b, 'b', 'active');
     const takeoverMs = Date.now() - cutAt;
     assert.ok(takeoverMs >= TTL, `no takeover before the lease's TTL (${takeoverMs} ms)`);
     const order = events.filter((e) => e.startsWith('a standby') || e === 'b active 2');
@@ -120,10 +120,10 @@ describe('leader lease', () => {
     const a = lease(p.store, 'a');
     await a.start();
     p.cut();
-    await eventually('a to step down', async () => (a.role === 'standby' ? true : undefined), 10 * TTL, 20);
+    await becomes(a, 'a', 'standby');
     p.heal();
     const t0 = Date.now();
-    await eventually('a active again', async () => (a.role === 'active' ? true : undefined), 10 * TTL, 20);
+    await becomes(a, 'a', 'active');
     assert.ok(Date.now() - t0 < TTL, 'its own lease is taken back without waiting out the TTL');
     assert.equal(a.epoch, 2);
     await a.release();
@@ -138,7 +138,7 @@ describe('leader lease', () => {
     await b.start();
     // A killed process neither renews nor releases: the same, seen from the store, as a cut-off one.
     p.cut();
-    await eventually('b to take over', async () => (b.role === 'active' ? true : undefined), 10 * TTL, 20);
+    await becomes(b, 'b', 'active');
     assert.equal(b.epoch, 2);
     await a.release();
     await b.release();
@@ -191,21 +191,12 @@ describe('fencing', () => {
 
 /** A transport whose state store calls wait while it is frozen: a paused process, as far as the store can tell. */
 function freezable(inner: Transport): { transport: Transport; freeze(): void; thaw(): void } {
-  let gate: Promise<void> = Promise.resolve();
+  let held: Promise<void> = Promise.resolve();
   let open = () => undefined as void;
-  const wait = async <T>(fn: () => Promise<T>): Promise<T> => { await gate; return fn(); };
-  const st = inner.state;
   return {
-    freeze: () => { gate = new Promise((r) => { open = r; }); },
+    freeze: () => { held = new Promise((r) => { open = r; }); },
     thaw: () => open(),
-    transport: {
-      ...inner,
-      state: {
-        get: (k) => wait(() => st.get(k)), put: (k, v) => wait(() => st.put(k, v)), create: (k, v) => wait(() => st.create(k, v)),
-        update: (k, v, r) => wait(() => st.update(k, v, r)), delete: (k) => wait(() => st.delete(k)),
-        keys: (p) => wait(() => st.keys(p)), entries: (p) => wait(() => st.entries(p)),
-      },
-    },
+    transport: { ...inner, state: gated(inner.state, () => held) },
   };
 }
 
@@ -239,7 +230,7 @@ describe('two coordinator replicas', () => {
       return v.job.tasks.done > 0 ? true : undefined;
     }, 60_000, 20);
     await a.stop();
-    await eventually('b active', async () => (b.role === 'active' ? true : undefined), 5000, 20);
+    await becomes(b, 'b', 'active', 5000);
     const done = await eventually('the job to end', async () => {
       const v = decodeJson(await b.answer('get', encodeJson({ id }))) as { job: { status: string } };
       return ['completed', 'failed'].includes(v.job.status) ? v.job : undefined;
@@ -267,7 +258,7 @@ describe('two coordinator replicas', () => {
     // No worker runs: the job stays running. A cancel enters a's engine, then a pauses before its first read returns.
     paused.freeze();
     const cancel = a.answer('cancel', encodeJson({ id }));
-    await eventually('b to take over', async () => (b.role === 'active' ? true : undefined), 10 * TTL, 20);
+    await becomes(b, 'b', 'active');
     await eventually('b to claim the job', async () => {
       const r = decodeJson((await shared.state.get(`job.${id}`))!.value) as JobRecord;
       return r.epoch === 2 ? true : undefined;

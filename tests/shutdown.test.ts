@@ -10,7 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { discover } from '../coordinator/nats/services.ts';
 import { natsServerMissing, startNatsServer } from './support/nats-server.ts';
 import type { NatsServerHandle } from './support/nats-server.ts';
-import { eventually, startService, stopAll } from './support/services.ts';
+import { eventually, startService, stopAll, timedStop } from './support/services.ts';
 import type { Service } from './support/services.ts';
 
 const missing = natsServerMissing();
@@ -46,13 +46,6 @@ describe('bounded shutdown', { skip: missing ?? false }, () => {
       await nc.close();
     }
     return { coordinator, worker };
-  };
-
-  const timedStop = async (s: Service): Promise<{ code: number | string; ms: number }> => {
-    const t0 = Date.now();
-    s.signal('SIGTERM');
-    const code = await s.exited;
-    return { code, ms: Date.now() - t0 };
   };
 
   before(async () => { server = await startNatsServer(); });

@@ -67,7 +67,7 @@ export class LeaderLease implements Fence {
 
   get role(): Role { return this.roleNow; }
   /** Active, and its last renewal recent enough to trust (what check() demands, without throwing). */
-  get holds(): boolean { return this.roleNow === 'active' && this.now() - this.renewedAt <= this.validMs; }
+  get holds(): boolean { return this.roleNow === 'active' && !this.lapsed(); }
   get epoch(): number { return this.epochNow; }
   /** The active replica as last seen (this one when active). */
   get holder(): string | undefined { return this.roleNow === 'active' ? this.o.id : this.holderSeen; }
@@ -75,11 +75,14 @@ export class LeaderLease implements Fence {
   /** How long the active one trusts its last renewal; a standby waits the full TTL, so a third of it is margin. */
   private get validMs(): number { return (2 * this.o.ttlMs) / 3; }
 
+  /** Since the last successful renewal began (ms). */
+  private age(): number { return this.now() - this.renewedAt; }
+  private lapsed(): boolean { return this.age() > this.validMs; }
+
   check(): void {
     if (this.roleNow !== 'active') throw new LeadershipLost(`this coordinator is a standby (active: ${this.holderSeen ?? 'none yet'})`);
-    const age = this.now() - this.renewedAt;
-    if (age > this.validMs) {
-      this.stepDown(`its lease was last renewed ${Math.round(age)} ms ago (it trusts a renewal for ${Math.round(this.validMs)} ms)`);
+    if (this.lapsed()) {
+      this.stepDown(`its lease was last renewed ${Math.round(this.age())} ms ago (it trusts a renewal for ${Math.round(this.validMs)} ms)`);
       throw new LeadershipLost(`this coordinator's leader lease lapsed (epoch ${this.epochNow})`);
     }
   }
@@ -105,14 +108,14 @@ export class LeaderLease implements Fence {
   }
 
   private async tick(): Promise<void> {
-    if (this.roleNow === 'active' && this.now() - this.renewedAt > this.validMs) {
-      this.stepDown(`renewals have failed for ${Math.round(this.now() - this.renewedAt)} ms`);
+    if (this.roleNow === 'active' && this.lapsed()) {
+      this.stepDown(`renewals have failed for ${Math.round(this.age())} ms`);
     }
     if (this.busy || this.timer === undefined) return;
     this.busy = true;
     try {
       if (this.roleNow === 'active') {
-        if (this.now() - this.renewedAt >= this.o.ttlMs / 3) await this.renew();
+        if (this.age() >= this.o.ttlMs / 3) await this.renew();
       } else {
         await this.tryAcquire();
       }

@@ -1,7 +1,7 @@
 // The FourRooms job spec: defaults, and validation of raw input (CLI strings or JSON
 // values) into a typed config. The same function guards `plearn run` and the job API.
 
-import { parseLayout } from '../envs/fourrooms/layout.ts';
+import { parseLayout, stateCount } from '../envs/fourrooms/layout.ts';
 import type { Layout } from '../envs/fourrooms/layout.ts';
 import { DEFAULT_LAYOUT_TEXT } from '../envs/fourrooms/default-layout.ts';
 import type { RewardFamily } from '../tabular/goals.ts';
@@ -55,7 +55,7 @@ export function resolveFourRoomsConfig(input: FourRoomsInput): { config: FourRoo
   const variants = [...layout.variants.keys()];
   const variant = oneOf('variant', input.variant ?? (variants.includes('deterministic') ? 'deterministic' : variants[0]), variants);
   const reward = oneOf<RewardFamily>('reward', input.reward ?? 'sparse', ['sparse', 'generic']);
-  const nFree = layout.free.reduce((a, b) => a + b, 0);
+  const nFree = stateCount(layout);
 
   let goals: FourRoomsConfig['goals'];
   if (input.goalCells !== undefined) {

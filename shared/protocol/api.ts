@@ -7,7 +7,7 @@
 // estimated from the spec alone (see limits.ts), so no request can make the
 // coordinator build millions of tasks or workers train for a year.
 
-import { LayoutError } from '../envs/fourrooms/layout.ts';
+import { LayoutError, stateCount } from '../envs/fourrooms/layout.ts';
 import { unseenTasks } from '../envs/continuous-tasks.ts';
 import { continuousEnv } from '../experiments/continuous.ts';
 import { TRAINING_GOALS } from '../experiments/continuous-config.ts';
@@ -217,7 +217,7 @@ function checkJob(spec: JobSpec): void {
       throw new LimitError('layoutText', `the map is ${layout.width}×${layout.height} cells; allowed width [1, ${MAX_LAYOUT_WIDTH}], `
         + `height [1, ${MAX_LAYOUT_HEIGHT}]`);
     }
-    const nStates = layout.free.reduce((a, b) => a + b, 0);
+    const nStates = stateCount(layout);
     if (nStates > MAX_LAYOUT_STATES) {
       throw new LimitError('layoutText', `the map has ${nStates} free cells (states); allowed: [1, ${MAX_LAYOUT_STATES}]`);
     }

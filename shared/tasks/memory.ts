@@ -10,8 +10,7 @@ import { cellCount } from '../continuous/grid.ts';
 import { estimateTransitionBytes } from '../continuous/grid-vi.ts';
 import { envGrid } from '../continuous/planning.ts';
 import { N_ACTIONS } from '../envs/fourrooms/fourrooms.ts';
-import { parseLayout } from '../envs/fourrooms/layout.ts';
-import type { Layout } from '../envs/fourrooms/layout.ts';
+import { parseLayout, stateCount } from '../envs/fourrooms/layout.ts';
 import { continuousEnv } from '../experiments/continuous.ts';
 import type { ContinuousConfig } from '../experiments/continuous-config.ts';
 import { resolveFourRoomsConfig } from '../experiments/fourrooms-config.ts';
@@ -35,10 +34,8 @@ export class MemoryBudgetError extends Error {
   }
 }
 
-const states = (layout: Layout): number => layout.free.reduce((n, f) => n + f, 0);
-
-/** The FourRooms transition kernel P[s, a, s'] (float64), which building the world allocates. */
-const kernel = (nS: number): MemoryPart => ({ what: `transition kernel (${nS} states)`, bytes: 8 * nS * N_ACTIONS * nS });
+/** A FourRooms kernel P[s, a, s'] (float64): the true one building the world allocates, or a fitted one. */
+const kernel = (nS: number, what = `transition kernel (${nS} states)`): MemoryPart => ({ what, bytes: 8 * nS * N_ACTIONS * nS });
 
 function continuousParts(cfg: ContinuousConfig): MemoryPart[] {
   const env = continuousEnv(cfg.experiment);
@@ -71,14 +68,14 @@ export function estimateTaskMemory(task: Task): MemoryEstimate {
   let parts: MemoryPart[];
   switch (task.kind) {
     case 'tabular-agent': {
-      const nS = states(parseLayout(task.layoutText));
+      const nS = stateCount(parseLayout(task.layoutText));
       parts = [kernel(nS), { what: 'Q tables and checkpoints', bytes: tabularArtifactBytes(task.goals.length, nS, N_ACTIONS, task.checkpoints.length) }];
       break;
     }
     case 'fourrooms-fit': {
-      const nS = states(resolveFourRoomsConfig(task.input).layout);
+      const nS = stateCount(resolveFourRoomsConfig(task.input).layout);
       // The true kernel, and the fitted one the fit returns.
-      parts = [kernel(nS), { what: 'fitted kernel', bytes: 8 * nS * N_ACTIONS * nS }];
+      parts = [kernel(nS), kernel(nS, 'fitted kernel')];
       break;
     }
     case 'continuous-oracle': {

@@ -16,8 +16,7 @@ import { startCutProxy } from '../support/cut-proxy.ts';
 import { natsServerMissing, startNatsServer } from '../support/nats-server.ts';
 import type { NatsServerHandle } from '../support/nats-server.ts';
 import type { JobView } from '../../shared/protocol/records.ts';
-import { eventually } from '../support/services.ts';
-import type { Service } from '../support/services.ts';
+import { eventually, timedStop } from '../support/services.ts';
 import { healthDetail, reportOutcomes, Rig, runTrial as trial, TRIALS } from './rig.ts';
 import type { CoordinatorHealth, Strike } from './rig.ts';
 
@@ -43,14 +42,6 @@ function recordWrites(rig: Rig): { writes: { key: string; epoch: number | undefi
     },
   });
   return { writes, stop: () => sub.unsubscribe() };
-}
-
-/** SIGTERM, and the time until the process is gone. */
-async function timedStop(s: Service): Promise<{ s: Service; code: number | string; ms: number }> {
-  const t0 = Date.now();
-  s.signal('SIGTERM');
-  const code = await s.exited;
-  return { s, code, ms: Date.now() - t0 };
 }
 
 describe('chaos: failover and outages', { skip: missing ?? false }, () => {

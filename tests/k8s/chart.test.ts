@@ -20,7 +20,7 @@ import type { FourRoomsResult } from '../../shared/experiments/jobs.ts';
 import { decodeJson } from '../../shared/protocol/codec.ts';
 import type { JobView } from '../../shared/protocol/records.ts';
 import { freePort } from '../support/nats-server.ts';
-import { plearn, ROOT } from '../support/run-cli.ts';
+import { plearn, runProcess } from '../support/run-cli.ts';
 import { eventually } from '../support/services.ts';
 
 const IMAGE = 'localhost/plearn:ci-cpu';
@@ -33,20 +33,8 @@ function blocker(): string | false {
   return false;
 }
 
-interface Out { code: number | null; stdout: string; stderr: string }
 let env: NodeJS.ProcessEnv = { ...process.env };
-
-function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<Out> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (cmd: string, args: string[], timeoutMs = 120_000) => runProcess(cmd, args, { env, timeoutMs });
 
 async function ok(cmd: string, args: string[], timeoutMs = 120_000): Promise<string> {
   const r = await run(cmd, args, timeoutMs);
@@ -68,6 +56,9 @@ interface Pod { metadata: { name: string; labels: Record<string, string> }; stat
 async function pods(selector: string): Promise<Pod[]> {
   return (JSON.parse(await kubectl(['-n', NS, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: Pod[] }).items;
 }
+/** A coordinator pod's role, from its own /readyz (read inside the pod). */
+const roleOf = async (pod: string): Promise<string> => (await kubectl(['-n', NS, 'exec', pod, '--', 'node', '-e',
+  'fetch("http://127.0.0.1:8081/readyz").then(r=>r.json()).then(j=>console.log(j.detail.role))'])).trim();
 const ready = (p: Pod) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
 
 const SPEC = (seed: number) => ({
@@ -146,11 +137,7 @@ describe('the chart on a one-node Kubernetes cluster', { skip: blocker() }, () =
     assert.equal(all.filter((p) => p.metadata.labels['app.kubernetes.io/component'] === 'coordinator').length, 2);
     assert.equal(all.filter((p) => p.metadata.labels['app.kubernetes.io/component'] === 'worker').length, 2);
     assert.ok(all.every(ready), JSON.stringify(all.map((p) => [p.metadata.name, p.status.phase])));
-    const roles = await Promise.all(all.filter((p) => p.metadata.labels['app.kubernetes.io/component'] === 'coordinator').map(async (p) => {
-      const out = await kubectl(['-n', NS, 'exec', p.metadata.name, '--', 'node', '-e',
-        'fetch("http://127.0.0.1:8081/readyz").then(r=>r.json()).then(j=>console.log(j.detail.role))']);
-      return out.trim();
-    }));
+    const roles = await Promise.all(all.filter((p) => p.metadata.labels['app.kubernetes.io/component'] === 'coordinator').map((p) => roleOf(p.metadata.name)));
     assert.deepEqual(roles.sort(), ['active', 'standby']);
   });
 
@@ -193,11 +180,7 @@ describe('the chart on a one-node Kubernetes cluster', { skip: blocker() }, () =
     await busyWorkerPod(id);
     const coords = await pods('app.kubernetes.io/component=coordinator');
     let active = '';
-    for (const p of coords) {
-      const role = (await kubectl(['-n', NS, 'exec', p.metadata.name, '--', 'node', '-e',
-        'fetch("http://127.0.0.1:8081/readyz").then(r=>r.json()).then(j=>console.log(j.detail.role))'])).trim();
-      if (role === 'active') active = p.metadata.name;
-    }
+    for (const p of coords) if ((await roleOf(p.metadata.name)) === 'active') active = p.metadata.name;
     assert.ok(active, 'an active coordinator');
     await timed('active coordinator deleted → job done', async () => {
       await kubectl(['-n', NS, 'delete', 'pod', active, '--wait=false']);

@@ -3,7 +3,7 @@
 // copy of them), a throwaway CA and certificates made with openssl, and the CLI
 // run with a chosen set of PLEARN_NATS_* variables.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { nkeys } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { findPermissionViolation } from '../../coordinator/nats/connect.ts';
-import { BIN, ROOT } from './run-cli.ts';
+import { BIN, ROOT, runProcess } from './run-cli.ts';
 import type { Run } from './run-cli.ts';
 
 export interface Login { readonly user: string; readonly password: string }
@@ -180,15 +180,7 @@ export const loginEnv = (l: Login): NodeJS.ProcessEnv => ({ PLEARN_NATS_USER: l.
  */
 export function plearnEnv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<Run> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PLEARN_NATS_')));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env }, timeout: timeoutMs });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [BIN, ...args], { env: { ...base, ...env }, timeoutMs });
 }
 
 /** A request on `subject` fails with the server's permission violation for publishing to it. */

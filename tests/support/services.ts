@@ -44,6 +44,14 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
+/** SIGTERM, and the time until the process is gone. */
+export async function timedStop(s: Service): Promise<{ s: Service; code: number | string; ms: number }> {
+  const t0 = Date.now();
+  s.signal('SIGTERM');
+  const code = await s.exited;
+  return { s, code, ms: Date.now() - t0 };
+}
+
 /** Stop every service (SIGTERM, then SIGKILL after a grace period). */
 export async function stopAll(services: readonly Service[], graceMs = 10_000): Promise<void> {
   await Promise.all(services.map(async (s) => {

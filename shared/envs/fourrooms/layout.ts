@@ -45,6 +45,11 @@ export interface Layout {
   readonly tasks: UnseenTask[];
 }
 
+/** The number of states: the free cells (teleport cells included). */
+export function stateCount(layout: Layout): number {
+  return layout.free.reduce((n, f) => n + f, 0);
+}
+
 /** Unit moves of actions 0..3 = up, right, down, left; y grows downwards. */
 export const MOVE_DX: readonly number[] = [0, 1, 0, -1];
 export const MOVE_DY: readonly number[] = [-1, 0, 1, 0];
