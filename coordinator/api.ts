@@ -9,6 +9,7 @@ import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { Coordinator } from './engine.ts';
 import type { SweepScheduler } from './sweep/scheduler.ts';
 import { LeadershipLost } from './leader/fence.ts';
+import { storeUploadPart } from './extract/uploads.ts';
 
 const REQUEST_SHAPE = { maxDepth: MAX_REQUEST_DEPTH, maxKeys: MAX_REQUEST_KEYS };
 
@@ -18,7 +19,7 @@ function sweepsOf(s: SweepScheduler | undefined): SweepScheduler {
 }
 
 /** The operations that change state: only the active coordinator runs them. */
-export const WRITE_OPS: ReadonlySet<string> = new Set(['submit', 'cancel', 'sweep-submit', 'sweep-cancel']);
+export const WRITE_OPS: ReadonlySet<string> = new Set(['submit', 'cancel', 'sweep-submit', 'sweep-cancel', 'upload']);
 
 /** Whether this process may write now; throws ApiFailure('not_active') when it is a standby. */
 export type WriteGate = () => void;
@@ -35,6 +36,7 @@ async function dispatch(c: Coordinator, req: ApiRequest, sweeps: SweepScheduler 
     case 'sweep-list': return { sweeps: await sweepsOf(sweeps).list(req.status, req.limit) };
     case 'sweep-cancel': return sweepsOf(sweeps).cancel(req.id);
     case 'timeline': return { timeline: await c.timeline(req.id, req.offset, req.limit) };
+    case 'upload': return storeUploadPart(c.blobs, req.upload);
   }
 }
 

@@ -5,6 +5,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrainingCurves } from '../shared/agents/curves.ts';
 import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
+import type { ContinuousAgentArtifact } from '../shared/experiments/continuous.ts';
 import type { JobSpec } from '../shared/experiments/jobs.ts';
 import { assembleResult, continuousConfigOf } from '../shared/experiments/jobs.ts';
 import type { ContinuousPqnArtifact } from '../shared/tasks/continuous-pqn.ts';
@@ -69,11 +70,17 @@ export async function runFromCheckpoint(spec: JobSpec, dir: string, opts: { thre
   if (base.track !== undefined) throw new ConfigError('track', 'does not apply with --q-checkpoint: saved agents keep only their final weights');
   const seeds = await loadCheckpoint(dir, spec.experiment, base.goalFamily);
   const config: ContinuousConfig = { ...base, agent: 'pqn', seeds: seeds.length, pqn: base.pqn };
+  return fitLocally(config, seeds, opts);
+}
+
+/** One fit per seed on this machine's pool, over agents that need no training (seed s fits agentsPerSeed[s]). */
+export async function fitLocally(config: ContinuousConfig, agentsPerSeed: readonly (readonly ContinuousAgentArtifact[])[],
+  opts: { threads?: number; hooks?: RunHooks }): Promise<JobOutcome> {
   const t0 = performance.now();
   const pool = createLocalPool(opts.threads);
-  opts.hooks?.planned?.(seeds.length);
+  opts.hooks?.planned?.(agentsPerSeed.length);
   try {
-    const fits = await Promise.all(seeds.map((agents, s) => pool.run({ kind: 'continuous-fit', config, seedIndex: s, agents },
+    const fits = await Promise.all(agentsPerSeed.map((agents, s) => pool.run({ kind: 'continuous-fit', config, seedIndex: s, agents },
       (d, n) => opts.hooks?.progress?.(`fit-${s}`, d, n))));
     const outputs = fits as ContinuousFitOutput[];
     const result = assembleResult({ config, tasks: [], fits: [] }, outputs, [], { wallMs: performance.now() - t0, threads: pool.threads });

@@ -24,6 +24,7 @@ import { addJobOptions, specFromOptions } from './run-options.ts';
 import { registerServiceCommands } from './serve.ts';
 import { registerSweepCommands } from './sweep/cli.ts';
 import { registerTimelineCommand } from './timeline/cli.ts';
+import { registerExtractCommand } from './extract/cli.ts';
 import { describeError } from './shutdown.ts';
 
 export const EXIT_FAILURE = 1;
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerSweepCommands(program);
   registerTimelineCommand(program);
+  registerExtractCommand(program);
   return program;
 }
 

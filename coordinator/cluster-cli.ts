@@ -22,6 +22,7 @@ import { discover, requestJson } from './nats/services.ts';
 import { writeOutputs } from './outputs.ts';
 import { ProgressBar } from './progress.ts';
 import { renderResult } from './report.ts';
+import type { JobResult, JobSpec } from '../shared/experiments/jobs.ts';
 import type { JobOptions } from './run-options.ts';
 import { addJobOptions, specFromOptions } from './run-options.ts';
 
@@ -100,8 +101,9 @@ async function fetchOutcome(n: OpenNats, id: string): Promise<JobOutcome> {
   return readOutcome(n.transport, info);
 }
 
-async function emitOutcome(n: OpenNats, id: string, flags: { json?: boolean; out?: string }): Promise<void> {
+async function emitOutcome(n: OpenNats, id: string, flags: { json?: boolean; out?: string }, decorate?: (r: JobResult) => JobResult): Promise<void> {
   const outcome = await fetchOutcome(n, id);
+  if (decorate) outcome.result = decorate(outcome.result);
   if (flags.out) await writeOutputs(flags.out, outcome);
   out(flags.json ? JSON.stringify(outcome.result, null, 2) : renderResult(outcome.result));
 }
@@ -131,6 +133,28 @@ async function watch(n: OpenNats, id: string, units: number): Promise<JobRecord[
     bar.finish();
   }
   return status;
+}
+
+/**
+ * Submit a job, then print its id, or (watch) follow it and print its results;
+ * `decorate` adds what only the client knows to the result. Returns the exit code.
+ */
+export async function submitAndFollow(n: OpenNats, spec: JobSpec, flags: ClientFlags & { watch?: boolean; out?: string },
+  decorate?: (r: JobResult) => JobResult): Promise<number> {
+  const sub = await callApi<{ id: string; tasks: number; fits: number }>(n.nc, 'submit', spec, Number(flags.timeoutMs));
+  if (!flags.watch) {
+    out(flags.json ? JSON.stringify(sub) : sub.id);
+    return 0;
+  }
+  process.stderr.write(`job ${sub.id}: ${sub.tasks} agent task(s), ${sub.fits} fit(s)\n`);
+  const status = await watch(n, sub.id, sub.tasks + sub.fits);
+  if (status !== 'completed') {
+    const j = (await riding(() => callApi<{ job: JobView }>(n.nc, 'get', { id: sub.id }))).job;
+    process.stderr.write(`plearn: job ${sub.id} ${status}${j.error ? `: ${j.error}` : ''}\n`);
+    return 1;
+  }
+  await emitOutcome(n, sub.id, flags, decorate);
+  return 0;
 }
 
 function renderStatus(j: JobView): string {
@@ -169,22 +193,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--out <dir>', 'with --watch: write result.json and world-models.json here')
     .action(async (experiment: string, flags: JobOptions & ClientFlags & { watch?: boolean; out?: string }) => {
       const spec = await specFromOptions(experiment, flags);
-      process.exitCode = await withClient(flags, async (n) => {
-        const sub = await callApi<{ id: string; tasks: number; fits: number }>(n.nc, 'submit', spec, Number(flags.timeoutMs));
-        if (!flags.watch) {
-          out(flags.json ? JSON.stringify(sub) : sub.id);
-          return 0;
-        }
-        process.stderr.write(`job ${sub.id}: ${sub.tasks} agent task(s), ${sub.fits} fit(s)\n`);
-        const status = await watch(n, sub.id, sub.tasks + sub.fits);
-        if (status !== 'completed') {
-          const j = (await riding(() => callApi<{ job: JobView }>(n.nc, 'get', { id: sub.id }))).job;
-          process.stderr.write(`plearn: job ${sub.id} ${status}${j.error ? `: ${j.error}` : ''}\n`);
-          return 1;
-        }
-        await emitOutcome(n, sub.id, flags);
-        return 0;
-      });
+      process.exitCode = await withClient(flags, (n) => submitAndFollow(n, spec, flags));
     });
 
   client(program.command('jobs').description('List jobs, newest first.'))

@@ -14,7 +14,7 @@ import { decodeJson, encodeJson, packBulk } from '../shared/protocol/codec.ts';
 import type { FailedTask, JobEvent, JobRecord, JobStatus, JobView, TaskRecord, TimelinePage } from '../shared/protocol/records.ts';
 import { nowIso, TERMINAL } from '../shared/protocol/records.ts';
 import { cancelSubject, eventSubject, fitKey, jobKey, taskKey, ALL_EVENTS } from '../shared/protocol/subjects.ts';
-import type { DeadLetter, Transport } from '../shared/transport/transport.ts';
+import type { BlobStore, DeadLetter, Transport } from '../shared/transport/transport.ts';
 import { LOST_NOTICE, MALFORMED_REASON, retryDelayMs } from '../shared/transport/transport.ts';
 import { ConfigError } from '../shared/util/validate.ts';
 import { runFitUnit } from '../worker/fit-unit.ts';
@@ -111,6 +111,9 @@ export class Coordinator {
     this.opts.log.info({ job: id, experiment: spec.experiment, tasks: plan.tasks.length, fits: plan.fits.length }, 'job submitted');
     return { id, tasks: plan.tasks.length, fits: plan.fits.length };
   }
+
+  /** The store behind this coordinator's writes (fenced like the rest), for agent uploads. */
+  get blobs(): BlobStore { return this.t.blobs; }
 
   /** Jobs this coordinator is following (not yet completed, failed or cancelled). */
   get activeJobs(): number { return this.jobs.size; }

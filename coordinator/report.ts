@@ -57,6 +57,7 @@ export function renderContinuous(res: ContinuousResult): string {
       + `${c.experiment === 'mountaincar' ? ` · ${c.goalFamily} goals` : ''} · VI grid ${c.grid}/dim`
       + ` · fit ${c.fitSteps} steps × ${c.fitBatch} (lr ${c.fitLr}) · ${c.seeds} seed(s) from ${c.seed}`,
     `backend ${res.backend}`,
+    ...(res.imported ? res.imported.map((a, i) => `agent ${i}: ${a.file} (${a.format}, ${a.goals} goal(s), probe Q in [${f(a.qMin)}, ${f(a.qMax)}])`) : []),
     '',
     ...(s.qNmse ? [`Q NMSE            ${pm(s.qNmse)}   (agent's Q vs Q^π of its greedy policy)`] : []),
     `WM NMSE           ${pm(s.wmNmse)}   (identity map ${pm(s.identityNmse)})`,
@@ -78,7 +79,7 @@ export function renderContinuous(res: ContinuousResult): string {
       lines.push(`${String(n).padEnd(18)} ${avg('wm-nmse').padEnd(12)} ${avg('q-nmse').padEnd(12)} ${avg('r-ratio')}`);
     }
   }
-  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (${c.agent === 'oracle' ? 'oracle VI' : 'agent training'} ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
+  lines.push('', `wall ${(res.timing.wallMs / 1000).toFixed(1)} s (${c.agent === 'oracle' ? 'oracle VI' : c.agent === 'external' ? 'agent import' : 'agent training'} ${(res.timing.oracleMs / 1000).toFixed(1)} s, `
     + `fit ${(res.seeds.reduce((a, x) => a + x.fitMs, 0) / 1000).toFixed(1)} s, eval ${(res.seeds.reduce((a, x) => a + x.evalMs, 0) / 1000).toFixed(1)} s) on ${res.timing.threads} thread(s)`);
   return lines.join('\n');
 }

@@ -48,14 +48,17 @@ export async function runFitUnit(o: FitUnitInput): Promise<FitUnitDone> {
   const t0 = performance.now();
   // A few reads in flight at once: each is a round trip (and an ordered consumer on
   // the server), so a fit over thousands of agents read one by one waited a minute.
-  const artifacts: AgentArtifact[] = new Array(unit.needs.length);
-  await inParallel(unit.needs, READS_IN_FLIGHT, async (taskId, i) => {
+  // Agents trained here (their tasks' artifacts), then agents a client uploaded (`plearn extract --submit`).
+  const sources = [...unit.needs.map((taskId) => ({ blob: artifactBlob(o.jobId, taskId), what: `artifact of task ${taskId}` })),
+    ...(unit.imports ?? []).map((blob) => ({ blob, what: `uploaded agent ${blob}` }))];
+  const artifacts: AgentArtifact[] = new Array(sources.length);
+  await inParallel(sources, READS_IN_FLIGHT, async ({ blob, what }, i) => {
     const r0 = performance.now();
-    const bytes = await io(() => o.transport.blobs.get(artifactBlob(o.jobId, taskId)));
-    if (!bytes) throw new Error(`artifact of task ${taskId} is missing from the store`);
+    const bytes = await io(() => o.transport.blobs.get(blob));
+    if (!bytes) throw new Error(`${what} is missing from the store`);
     o.observe?.read?.((performance.now() - r0) / 1000, bytes.byteLength);
     // A store the process does not control could hold anything: bound it before decoding.
-    checkArtifactSize(bytes.byteLength, `artifact of ${taskId}`);
+    checkArtifactSize(bytes.byteLength, what);
     artifacts[i] = unpackBulk(bytes) as AgentArtifact;
   });
   const startedAt = nowIso();

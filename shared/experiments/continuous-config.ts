@@ -10,8 +10,8 @@ import { ConfigError, intIn, numberIn, oneOf } from '../util/validate.ts';
 
 export interface ContinuousConfig {
   readonly experiment: ContinuousEnvName;
-  /** `pqn`: trained PQN agents (the reference's agent); `oracle`: grid value iteration's Q*. */
-  readonly agent: 'pqn' | 'oracle';
+  /** `pqn`: trained PQN agents (the reference's agent); `oracle`: grid value iteration's Q*; `external`: agents trained elsewhere (`plearn extract`). */
+  readonly agent: 'pqn' | 'oracle' | 'external';
   readonly preset: Preset;
   /** The PQN agents' settings (null for oracle agents). */
   readonly pqn: PqnConfig | null;
@@ -53,6 +53,8 @@ export interface ContinuousConfig {
    * off, so a job without tracking resolves exactly as before it existed.
    */
   readonly track?: number;
+  /** `external` agents (`plearn extract`): how many agent files, and the upload that holds them on a cluster (absent on one machine). */
+  readonly external?: { readonly agents: number; readonly upload?: string };
 }
 
 /** Most checkpoints `--track` keeps per agent. */
@@ -61,7 +63,7 @@ export const MAX_TRACK = 16;
 export interface ContinuousInput extends PqnInput {
   preset?: unknown; agent?: unknown; goalFamily?: unknown; goalsPerAgent?: unknown; grid?: unknown; seeds?: unknown; seed?: unknown; gamma?: unknown;
   backend?: unknown; fitSteps?: unknown; fitBatch?: unknown; fitAgentsPerStep?: unknown; fitLr?: unknown; fitTerminal?: unknown; viTol?: unknown; viMaxIters?: unknown;
-  evalStates?: unknown; rollouts?: unknown; track?: unknown;
+  evalStates?: unknown; rollouts?: unknown; track?: unknown; externalAgents?: unknown; upload?: unknown;
 }
 
 type PresetDefaults = Omit<ContinuousConfig, 'experiment' | 'agent' | 'preset' | 'pqn' | 'goalFamily' | 'goalsPerAgent' | 'seeds' | 'seed' | 'backend' | 'fitAgentsPerStep'>;
@@ -106,13 +108,14 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
   const preset = oneOf<Preset>('preset', input.preset ?? 'quick', ['quick', 'paper']);
   const d = DEFAULTS[preset][experiment];
   const maxGrid = experiment === 'mountaincar' ? 2000 : 60;
-  const agent = oneOf('agent', input.agent ?? 'pqn', ['pqn', 'oracle'] as const);
+  const agent = oneOf('agent', input.agent ?? 'pqn', ['pqn', 'oracle', 'external'] as const);
+  const external = externalOf(agent, input);
   const goalFamily = experiment === 'mountaincar'
     ? oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position', 'velocity'])
     : oneOf<MountainCarGoalFamily>('goal-family', input.goalFamily ?? 'position', ['position']);
-  if (agent === 'oracle') {
+  if (agent !== 'pqn') {
     for (const k of ['envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track'] as const) {
-      if (input[k] !== undefined) throw new ConfigError(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), 'applies to PQN agents only (--agent pqn)');
+      if (input[k] !== undefined) throw new ConfigError(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), `applies to PQN agents only (--agent pqn), not ${agent} agents`);
     }
   }
   const track = input.track === undefined ? 1 : intIn('track', input.track, 1, MAX_TRACK);
@@ -145,5 +148,22 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
     evalStates: intIn('eval-states', input.evalStates ?? d.evalStates, 100, 1_000_000),
     rollouts: intIn('rollouts', input.rollouts ?? d.rollouts, 1, 100_000),
     ...(track > 1 ? { track } : {}),
+    ...(external ? { external } : {}),
   };
+}
+
+/** Most agent files one extraction reads. */
+export const MAX_EXTERNAL_AGENTS = 256;
+const UPLOAD_ID = /^[a-z0-9][a-z0-9-]{7,63}$/;
+
+function externalOf(agent: string, input: ContinuousInput): ContinuousConfig['external'] {
+  if (agent !== 'external') {
+    if (input.externalAgents !== undefined || input.upload !== undefined) throw new ConfigError(input.upload !== undefined ? 'upload' : 'external-agents', 'applies to agents given with `plearn extract` only');
+    return undefined;
+  }
+  if (input.externalAgents === undefined) throw new ConfigError('agent', 'external agents are read from files: use `plearn extract --agent-file FILE`');
+  const agents = intIn('external-agents', input.externalAgents, 1, MAX_EXTERNAL_AGENTS);
+  if (input.upload === undefined) return { agents };
+  if (typeof input.upload !== 'string' || !UPLOAD_ID.test(input.upload)) throw new ConfigError('upload', `expected an upload id of 8–64 characters [a-z0-9-], got ${JSON.stringify(input.upload)}`);
+  return { agents, upload: input.upload };
 }

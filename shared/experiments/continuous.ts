@@ -20,6 +20,9 @@ import type { FitAgent } from '../plearning/neural.ts';
 import { oracleQFunction } from '../plearning/neural.ts';
 import { qNetBatchQ, qNetTensors, qNetworkQFunction } from '../agents/q-network-tf.ts';
 import type { ContinuousPqnArtifact } from '../tasks/continuous-pqn.ts';
+import type { ExternalAgentArtifact } from '../agents/external.ts';
+import { externalBatchQ, externalQFunction } from '../agents/external.ts';
+import { checkExternalArtifact } from '../agents/external-check.ts';
 import { qNmse } from '../continuous/q-error.ts';
 import { observeTf } from '../continuous/tf-goals.ts';
 import type { TF } from '../tensor/backend.ts';
@@ -78,13 +81,13 @@ export function sampleStates(env: ContinuousEnv, from: 'uniform' | 'reset', rng:
   }
 }
 
-/** What a fit reads from an agent: oracle Q* tables or a trained Q-network. */
-export type ContinuousAgentArtifact = ContinuousOracleArtifact | ContinuousPqnArtifact;
+/** What a fit reads from an agent: oracle Q* tables, a trained Q-network, or an imported one (`plearn extract`). */
+export type ContinuousAgentArtifact = ContinuousOracleArtifact | ContinuousPqnArtifact | ExternalAgentArtifact;
 
 export interface ContinuousSeedResult {
   seedIndex: number;
   backend: string;
-  /** PQN agents: Q NMSE against Q^π of each agent's own greedy policy (mean over its goals), per agent in shard order. */
+  /** PQN and imported agents: Q NMSE against Q^π of each agent's own greedy policy (mean over its goals), per agent in shard order. */
   qNmse?: number[];
   wm: WmError;
   unseen: UnseenEval[];
@@ -117,13 +120,20 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   const grid = envGrid(env, cfg.grid);
   const { goals, reward } = trainingGoals(cfg.experiment, cfg.goalFamily);
   const t0 = performance.now();
+  // Imported agents may come from a store this process does not control: checked before anything runs them.
+  for (const a of agents) if (a.kind === 'continuous-external') checkExternalArtifact(a, cfg.experiment);
   const sorted = [...agents].sort((x, y) => x.shardIndex - y.shardIndex);
-  const fitAgents: FitAgent[] = sorted.map((a) => ({
-    q: a.kind === 'continuous-oracle'
-      ? oracleQFunction(tf, grid, a.tables)
-      : qNetworkQFunction(tf, a.weights, a.goalIndices.map((i) => goals[i]), observeTf(cfg.experiment)),
-    backup: goalBackupTf(cfg.experiment, a.goalIndices.map((i) => goals[i]), reward),
-  }));
+  const fitAgents: FitAgent[] = sorted.map((a) => {
+    if (a.kind === 'continuous-external') {
+      return { q: externalQFunction(tf, a, observeTf(cfg.experiment)), backup: goalBackupTf(cfg.experiment, a.goals, a.reward) };
+    }
+    return {
+      q: a.kind === 'continuous-oracle'
+        ? oracleQFunction(tf, grid, a.tables)
+        : qNetworkQFunction(tf, a.weights, a.goalIndices.map((i) => goals[i]), observeTf(cfg.experiment)),
+      backup: goalBackupTf(cfg.experiment, a.goalIndices.map((i) => goals[i]), reward),
+    };
+  });
   const fitRng = new Rng(deriveSeed(cfg.seed, FIT_STREAM + seedIndex));
   const spec = { ...DEFAULT_MODEL, stateDim: env.stateDim, nActions: env.nActions, angleDims: [...env.angleDims] };
   let fit;
@@ -147,8 +157,18 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
   // One set of true-dynamics grid transitions serves every agent's Q error (only rewards differ per goal).
   let shared: Transitions | undefined;
   for (const a of sorted) {
-    if (a.kind !== 'continuous-pqn') continue;
+    if (a.kind === 'continuous-oracle') continue;
     shared ??= await gridTransitions(env, grid, (s, act, nx, n) => env.step(s, act, nx, n), goalTask(goals[0], reward));
+    if (a.kind === 'continuous-external') {
+      const batch = externalBatchQ(tf, env, a);
+      try {
+        qErrors.push((await qNmse(env, grid, a.goals, a.reward, cfg.gamma, batch.q, { tol: cfg.viTol, maxIters: cfg.viMaxIters }, undefined,
+          { transitions: shared })).nmse);
+      } finally {
+        batch.dispose();
+      }
+      continue;
+    }
     const params = qNetTensors(tf, a.weights, false);
     try {
       const agentGoals = a.goalIndices.map((i) => goals[i]);

@@ -18,7 +18,7 @@ import type { FourRoomsSummary, SeedResult } from './fourrooms.ts';
 import { planFourRoomsTasks, summarizeFourRooms } from './fourrooms.ts';
 import { ConfigError } from '../util/validate.ts';
 import { deriveSeed } from '../util/rng.ts';
-import { fitTaskId } from '../protocol/subjects.ts';
+import { fitTaskId, uploadedAgentBlob } from '../protocol/subjects.ts';
 import { trackPoints } from '../agents/pqn-config.ts';
 
 export const EXPERIMENTS = ['fourrooms', 'mountaincar', 'reacher'] as const;
@@ -41,6 +41,8 @@ export interface FitUnit {
   readonly seedIndex?: number;
   /** Index into each PQN artifact's `checkpoints`. */
   readonly checkpoint?: number;
+  /** Blobs of agents a client uploaded (`plearn extract --submit`), read after `needs`. */
+  readonly imports?: readonly string[];
 }
 
 export interface JobPlan {
@@ -55,7 +57,7 @@ export const MAX_TASKS_PER_JOB = 100_000;
 const FOURROOMS_KEYS = ['layoutText', 'layoutName', 'variant', 'goals', 'goalCells', 'reward', 'agent', 'steps', 'goalsPerAgent',
   'model', 'fit', 'support', 'seeds', 'seed', 'gamma', 'fitSteps', 'fitLr', 'epsilon', 'episodeLength', 'alphaExponent'] as const;
 const CONTINUOUS_KEYS = ['agent', 'preset', 'envSteps', 'numEnvs', 'qHidden', 'qLr', 'her', 'track', 'goalFamily', 'goalsPerAgent', 'grid', 'seeds', 'seed', 'gamma', 'backend', 'fitSteps', 'fitBatch', 'fitAgentsPerStep',
-  'fitLr', 'fitTerminal', 'viTol', 'viMaxIters', 'evalStates', 'rollouts'] as const;
+  'fitLr', 'fitTerminal', 'viTol', 'viMaxIters', 'evalStates', 'rollouts', 'externalAgents', 'upload'] as const;
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
@@ -113,7 +115,13 @@ export function planJob(spec: JobSpec): JobPlan {
     }
     const tasks: PlannedTask[] = [];
     let fits: JobPlan['fits'];
-    if (config.agent === 'oracle') {
+    if (config.agent === 'external') {
+      // Agents trained elsewhere: nothing to train; each seed's fit reads the uploaded agents.
+      const upload = config.external?.upload;
+      if (upload === undefined) throw new ConfigError('upload', 'a job of external agents needs the upload that holds them (`plearn extract --submit`)');
+      const imports = Array.from({ length: config.external!.agents }, (_, k) => uploadedAgentBlob(upload, k));
+      fits = Array.from({ length: config.seeds }, (_, s) => ({ fitId: fitTaskId(s), needs: [], imports }));
+    } else if (config.agent === 'oracle') {
       // Oracle Q* does not depend on the seed: one set of oracle agents serves every seed's fit.
       shards.forEach((goalIndices, shard) => {
         tasks.push({ taskId: `a-0-${shard}`, task: { kind: 'continuous-oracle', config, shardIndex: shard, goalIndices } });
@@ -179,9 +187,14 @@ export interface FourRoomsResult {
 /** `--track`: one seed's world model fitted on its agents as they were after `envSteps` environment steps. */
 export interface TrackedFit { seedIndex: number; envSteps: number; result: ContinuousSeedResult }
 
+/** `plearn extract`: an agent file the world model was fitted from. */
+export interface ImportedAgent { file: string; format: 'onnx' | 'safetensors' | 'plearn'; goals: number; qMin: number; qMax: number }
+
 export interface ContinuousResult {
   experiment: ContinuousEnvName;
   backend: string;
+  /** `plearn extract`: the agent files, in command-line order, with the Q range the probe saw. */
+  imported?: ImportedAgent[];
   config: ContinuousConfig;
   summary: ContinuousSummary;
   seeds: ContinuousSeedResult[];

@@ -10,7 +10,7 @@
 import { LayoutError, stateCount } from '../envs/fourrooms/layout.ts';
 import { unseenTasks } from '../envs/continuous-tasks.ts';
 import { continuousEnv } from '../experiments/continuous.ts';
-import { TRAINING_GOALS } from '../experiments/continuous-config.ts';
+import { MAX_EXTERNAL_AGENTS, TRAINING_GOALS } from '../experiments/continuous-config.ts';
 import type { ContinuousConfig } from '../experiments/continuous-config.ts';
 import { resolveFourRoomsConfig } from '../experiments/fourrooms-config.ts';
 import type { FourRoomsConfig } from '../experiments/fourrooms-config.ts';
@@ -22,7 +22,8 @@ import {
   continuousArtifactBytes, LimitError, MAX_ARTIFACT_BYTES, MAX_CLOSED_FIT_WORK_PER_JOB, MAX_ENV_STEPS_PER_JOB, MAX_FIT_SAMPLES_PER_JOB, MAX_FIT_UPDATES_PER_JOB,
   MAX_GOAL_CELLS_TEXT, MAX_LAYOUT_BYTES, MAX_LAYOUT_HEIGHT, MAX_LAYOUT_STATES, MAX_LAYOUT_WIDTH, MAX_OPTION_NAME, MAX_OPTION_STRING,
   MAX_OPTIONS, MAX_ORACLE_WORK_PER_JOB, MAX_QUERY_BYTES, MAX_REQUEST_BYTES, MAX_SWEEP_LAYOUTS, MAX_SWEEP_PAGE, MAX_SWEEP_REQUEST_BYTES,
-  MAX_SWEEP_SPEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIMELINE_ENTRIES, MAX_TIMELINE_PAGE, MAX_VI_BACKUPS_PER_JOB, RESERVED_KEYS, tabularArtifactBytes, viSweeps,
+  MAX_SWEEP_SPEC_BYTES, MAX_TASKS_PER_JOB, MAX_TIMELINE_ENTRIES, MAX_TIMELINE_PAGE, MAX_UPLOAD_PARTS, MAX_UPLOAD_REQUEST_BYTES, MAX_VI_BACKUPS_PER_JOB,
+  RESERVED_KEYS, tabularArtifactBytes, UPLOAD_PART_BYTES, viSweeps,
 } from './limits.ts';
 import type { ApiOp } from './subjects.ts';
 import { API_OPS, ID_PATTERN } from './subjects.ts';
@@ -33,7 +34,7 @@ export { MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, MAX_REQUEST_KEYS } from './limits
 
 /** Size limit of an `op` request's body; unknown ops get the small one (they fail anyway). */
 export function maxRequestBytes(op: string): number {
-  return op === 'submit' ? MAX_REQUEST_BYTES : op === 'sweep-submit' ? MAX_SWEEP_REQUEST_BYTES : MAX_QUERY_BYTES;
+  return op === 'submit' ? MAX_REQUEST_BYTES : op === 'sweep-submit' ? MAX_SWEEP_REQUEST_BYTES : op === 'upload' ? MAX_UPLOAD_REQUEST_BYTES : MAX_QUERY_BYTES;
 }
 
 export type ApiRequest =
@@ -46,7 +47,21 @@ export type ApiRequest =
   | { op: 'sweep-get'; id: string; offset: number; limit: number }
   | { op: 'sweep-list'; status?: SweepStatus; limit: number }
   | { op: 'sweep-cancel'; id: string }
-  | { op: 'timeline'; id: string; offset: number; limit: number };
+  | { op: 'timeline'; id: string; offset: number; limit: number }
+  | { op: 'upload'; upload: UploadPart };
+
+/**
+ * One part of an agent a client uploads for `plearn extract --submit`: agent
+ * `index` of upload `upload` is `parts` parts of packed bytes, sent in order.
+ */
+export interface UploadPart {
+  readonly upload: string;
+  readonly experiment: 'mountaincar' | 'reacher';
+  readonly index: number;
+  readonly part: number;
+  readonly parts: number;
+  readonly data: Uint8Array;
+}
 
 /** A sweep as a client sends it: the spec file's text, and the layout files its cells name (path → text). */
 export interface SweepSubmission {
@@ -75,7 +90,7 @@ const STATUSES: readonly JobStatus[] = ['running', 'fitting', 'completed', 'fail
 const BODY_FIELDS: Record<ApiOp, readonly string[]> = {
   submit: ['experiment', 'options'], get: ['id'], cancel: ['id'], result: ['id'], list: ['status', 'limit'],
   'sweep-submit': ['text', 'source', 'layouts', 'maxActiveCells'], 'sweep-get': ['id', 'offset', 'limit'], 'sweep-list': ['status', 'limit'],
-  'sweep-cancel': ['id'], timeline: ['id', 'offset', 'limit'],
+  'sweep-cancel': ['id'], timeline: ['id', 'offset', 'limit'], upload: ['upload', 'experiment', 'index', 'part', 'parts', 'data'],
 };
 
 /** Echo of client input inside an error message: short, so a reply never grows with the request. */
@@ -269,7 +284,23 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
       return { op: 'timeline', id: idOf(b), offset: intField(b, 'offset', 0, 0, MAX_TIMELINE_ENTRIES), limit: intField(b, 'limit', MAX_TIMELINE_PAGE, 1, MAX_TIMELINE_PAGE) };
     case 'sweep-list': return { op: 'sweep-list', status: statusField(b, SWEEP_STATUSES), limit: intField(b, 'limit', 100, 1, 1000) };
     case 'list': return { op: 'list', status: statusField(b, STATUSES), limit: intField(b, 'limit', 100, 1, 1000) };
+    case 'upload': return { op: 'upload', upload: uploadPart(b) };
   }
+}
+
+const UPLOAD_ID = /^[a-z0-9][a-z0-9-]{7,63}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function uploadPart(b: Record<string, unknown>): UploadPart {
+  if (typeof b.upload !== 'string' || !UPLOAD_ID.test(b.upload)) bad(`upload: expected an upload id of 8–64 characters [a-z0-9-], got ${preview(b.upload)}`, 'upload');
+  if (b.experiment !== 'mountaincar' && b.experiment !== 'reacher') bad(`experiment: expected mountaincar or reacher, got ${preview(b.experiment)}`, 'experiment');
+  const index = intField(b, 'index', -1, 0, MAX_EXTERNAL_AGENTS - 1);
+  const parts = intField(b, 'parts', -1, 1, MAX_UPLOAD_PARTS);
+  const part = intField(b, 'part', -1, 0, parts - 1);
+  if (typeof b.data !== 'string' || b.data.length % 4 !== 0 || !BASE64.test(b.data)) bad('data: expected the part\'s bytes in base64', 'data');
+  const data = new Uint8Array(Buffer.from(b.data, 'base64'));
+  if (data.byteLength === 0 || data.byteLength > UPLOAD_PART_BYTES) bad(`data: ${data.byteLength} bytes; a part holds [1, ${UPLOAD_PART_BYTES}]`, 'data');
+  return { upload: b.upload, experiment: b.experiment, index, part, parts, data };
 }
 
 /** An optional `status` filter: one of `allowed`, or undefined when absent. */

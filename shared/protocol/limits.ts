@@ -126,6 +126,13 @@ export const MAX_TASK_ITEMS = 100_000;
 /** One string in a bulk payload (the longest is a layout's text). */
 export const MAX_BULK_STRING_BYTES = 1024 * 1024;
 
+/** Raw bytes of one part of an agent upload (`plearn extract --submit`): base64 in a JSON request under 256 KiB. */
+export const UPLOAD_PART_BYTES = 160 * 1024;
+/** An upload request: the part in base64 plus its small envelope. */
+export const MAX_UPLOAD_REQUEST_BYTES = Math.ceil(UPLOAD_PART_BYTES / 3) * 4 + 1024;
+/** Parts of one uploaded agent: as many as the artifact limit needs. */
+export const MAX_UPLOAD_PARTS = Math.ceil(MAX_ARTIFACT_BYTES / UPLOAD_PART_BYTES);
+
 /** Throws a LimitError when an artifact of `bytes` bytes must not be stored or loaded; `what` names it. */
 export function checkArtifactSize(bytes: number, what: string): void {
   if (!(bytes <= MAX_ARTIFACT_BYTES)) {

@@ -19,7 +19,7 @@ export const ALL_CANCELS = 'plearn.cancel.*';
 export const apiSubject = (op: ApiOp) => `plearn.api.${op}`;
 export const workerStatusSubject = (workerId: string) => `plearn.worker.${workerId}.status`;
 
-export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result', 'sweep-submit', 'sweep-get', 'sweep-list', 'sweep-cancel', 'timeline'] as const;
+export const API_OPS = ['submit', 'get', 'list', 'cancel', 'result', 'sweep-submit', 'sweep-get', 'sweep-list', 'sweep-cancel', 'timeline', 'upload'] as const;
 export type ApiOp = typeof API_OPS[number];
 
 /** State keys: one record per job, per agent task and per fit unit. */
@@ -38,6 +38,9 @@ export const fitTaskId = (index: number) => `fit-${index}`;
 /** Blob names. */
 export const artifactBlob = (jobId: string, taskId: string) => `artifact/${jobId}/${taskId}`;
 export const fitBlob = (jobId: string, fitId: string) => `fit/${jobId}/${fitId}`;
+/** `plearn extract --submit`: part `part` of agent `index` of an upload, and the agent once all its parts are in. */
+export const uploadPartBlob = (upload: string, index: number, part: number) => `upload/${upload}/${index}/${part}`;
+export const uploadedAgentBlob = (upload: string, index: number) => `upload/${upload}/agent-${index}`;
 export const resultBlob = (jobId: string) => `result/${jobId}.json`;
 /** A sweep's source as submitted: its spec text and the layouts it names. */
 export const sweepBlob = (sweepId: string) => `sweep/${sweepId}.json`;

@@ -8,6 +8,7 @@ import type { ContinuousConfig } from '../experiments/continuous-config.ts';
 import type { ContinuousAgentArtifact, ContinuousOracleArtifact, ContinuousOracleTask, ContinuousSeedResult } from '../experiments/continuous.ts';
 import type { ContinuousPqnArtifact, ContinuousPqnTask } from './continuous-pqn.ts';
 import type { WorldModelWeights } from '../plearning/neural-model.ts';
+import type { ExternalAgentArtifact } from '../agents/external.ts';
 
 /** Fit and evaluate one seed's world model from its agents' artifacts. */
 export interface FourRoomsFitTask {
@@ -34,7 +35,7 @@ export interface ContinuousFitOutput {
 }
 
 export type AgentTask = TabularAgentTask | ContinuousOracleTask | ContinuousPqnTask;
-export type AgentArtifact = TabularAgentArtifact | ContinuousOracleArtifact | ContinuousPqnArtifact;
+export type AgentArtifact = TabularAgentArtifact | ContinuousOracleArtifact | ContinuousPqnArtifact | ExternalAgentArtifact;
 export type FitTask = FourRoomsFitTask | ContinuousFitTask;
 export type FitOutput = FourRoomsFitOutput | ContinuousFitOutput;
 export type Task = AgentTask | FitTask;
