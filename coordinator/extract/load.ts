@@ -97,11 +97,16 @@ export async function loadAgentFile(path: string, index: number, experiment: Con
   let graph: AgentGraph;
   let cardFrom: string;
   let format: LoadedAgent['format'];
+  const cardOf = async (found: Found): Promise<AgentCard> => {
+    const c = parseAgentCard(await withGoals(found, name), name, family);
+    if (c.experiment !== experiment) throw new ConfigError(`${name}: card experiment`, `is ${c.experiment}; this command extracts ${experiment}`);
+    return c;
+  };
   try {
     if (ext === '.onnx') {
       const model = decodeOnnx(bytes);
       const found = await findCard(path, model.metadata[CARD_METADATA_KEY]);
-      card = parseAgentCard(await withGoals(found, name), name, family);
+      card = await cardOf(found);
       graph = graphFromOnnx(model, card.inputs.length);
       cardFrom = found.from;
       format = 'onnx';
@@ -113,7 +118,7 @@ export async function loadAgentFile(path: string, index: number, experiment: Con
         format = 'plearn';
       } else {
         const found = await findCard(path, file.metadata[CARD_METADATA_KEY]);
-        card = parseAgentCard(await withGoals(found, name), name, family);
+        card = await cardOf(found);
         if (card.network === undefined) throw new ConfigError(`${name}: card network`, 'is missing: a safetensors file needs its architecture (hidden, norm, activation, head, kernelLayout, tensors)');
         graph = graphFromNetwork(card.network, card.inputs.length, card.actions, file.tensors);
         cardFrom = found.from;

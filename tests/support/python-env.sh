@@ -10,6 +10,10 @@
 # the interpreter's path on stdout. Other needs add their packages by calling
 # it with them. Exit 1, with one line on stderr saying how, when no venv can be
 # made (no python3 ≥ 3.9, or PyPI unreachable).
+#
+# PLEARN_PYTHON_SYSTEM_SITE=1 makes the venv see the host interpreter's own
+# packages (torch-env.sh: Debian's python3-torch beside PyPI's onnx); a package
+# the host already has counts as installed and is not fetched again.
 set -uo pipefail
 venv=${PLEARN_PYTHON_VENV:-$HOME/.cache/plearn/python-venv}
 base=(safetensors numpy)
@@ -23,7 +27,9 @@ if [ ! -x "$py" ]; then
   command -v "$host" >/dev/null 2>&1 || fail "no python3 on PATH"
   "$host" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' || fail "$("$host" --version 2>&1) is older than 3.9"
   mkdir -p "$(dirname "$venv")"
-  "$host" -m venv "$venv" >/dev/null 2>&1 || { rm -rf "$venv"; fail "'$host -m venv' failed (Debian: apt-get install python3-venv)"; }
+  site=()
+  [ "${PLEARN_PYTHON_SYSTEM_SITE:-0}" = 1 ] && site=(--system-site-packages)
+  "$host" -m venv "${site[@]}" "$venv" >/dev/null 2>&1 || { rm -rf "$venv"; fail "'$host -m venv' failed (Debian: apt-get install python3-venv)"; }
 fi
 
 # A requirement counts as installed when pip can satisfy it without a download;

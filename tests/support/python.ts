@@ -13,9 +13,12 @@ export const PYTHON_VENV = process.env.PLEARN_PYTHON_VENV ?? join(homedir(), '.c
 
 export type PythonFound = { python: string } | { skip: string };
 
-/** A Python that imports every module in `modules`, or why there is none. */
-export function findPython(modules: readonly string[]): PythonFound {
-  const candidates = [process.env.PLEARN_PYTHON, join(PYTHON_VENV, 'bin', 'python')]
+/** The venv of Debian's torch plus PyPI's onnx (tests/support/torch-env.sh makes it). */
+export const TORCH_VENV = process.env.PLEARN_TORCH_VENV ?? join(homedir(), '.cache', 'plearn', 'torch-venv');
+
+/** A Python that imports every module in `modules`, or why there is none; `venv` is where the set-up makes it. */
+export function findPython(modules: readonly string[], venv = PYTHON_VENV): PythonFound {
+  const candidates = [venv === PYTHON_VENV ? process.env.PLEARN_PYTHON : process.env.PLEARN_TORCH_PYTHON, join(venv, 'bin', 'python')]
     .filter((p): p is string => typeof p === 'string' && p !== '' && existsSync(p));
   const probe = `import ${modules.join(', ')}`;
   const tried: string[] = [];
@@ -24,8 +27,8 @@ export function findPython(modules: readonly string[]): PythonFound {
     if (r.status === 0) return { python };
     tried.push(`${python}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
   }
-  const why = `no Python with ${modules.join(', ')} (${tried.length > 0 ? tried.join('; ') : `no venv at ${PYTHON_VENV}`}); `
-    + 'make it with: bash tests/support/python-env.sh';
+  const why = `no Python with ${modules.join(', ')} (${tried.length > 0 ? tried.join('; ') : `no venv at ${venv}`}); `
+    + `make it with: bash tests/support/${venv === PYTHON_VENV ? 'python-env.sh' : 'torch-env.sh'}`;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${why}`);
   return { skip: why };
 }

@@ -5,7 +5,8 @@
 #   2. the fast CPU addon, so the fast-path tests run: `npm ci` ran its build
 #      before anything could install a compiler or OpenBLAS, so build it here
 #      (shared/tensor/native/ensure.sh installs them first as root with apt);
-#   3. the Python virtualenv of the cross-checks (python-env.sh), a software
+#   3. the Python virtualenvs of the cross-checks (python-env.sh; torch-env.sh:
+#      Debian's python3-torch and PyPI's onnx for `plearn extract`), a software
 #      Vulkan driver for the webgpu backend's tests (ensure-lavapipe.sh), and
 #      helm for the chart tests (ensure-helm.sh: built with Go, minutes once),
 #      Debian's chromium for the report's browser test (ensure-chromium.sh).
@@ -22,6 +23,13 @@ elif [ "${CI:-}" = true ]; then
   exit 1
 else
   echo "python env: none; the Python cross-checks will skip" >&2
+fi
+if py=$(bash "$here/torch-env.sh"); then
+  echo "torch env (plearn extract cross-checks): $py"
+elif [ "${CI:-}" = true ]; then
+  exit 1
+else
+  echo "torch env: none; the plearn extract cross-checks with PyPI's onnx and Debian's torch will skip" >&2
 fi
 if icd=$(bash "$here/ensure-lavapipe.sh"); then
   echo "software Vulkan for the webgpu tests: $icd"
