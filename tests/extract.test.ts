@@ -22,7 +22,15 @@ import { initBackend } from '../shared/tensor/backend.ts';
 import { Rng } from '../shared/util/rng.ts';
 import { writeQNetFile } from '../coordinator/artifacts.ts';
 import { loadAgentFile } from '../coordinator/extract/load.ts';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { requestJson } from '../coordinator/nats/services.ts';
+import { packBulk } from '../shared/protocol/codec.ts';
+import { natsServerMissing, startNatsServer } from './support/nats-server.ts';
+import type { NatsServerHandle } from './support/nats-server.ts';
 import { findPython, TORCH_VENV } from './support/python.ts';
+import { eventually, startService, stopAll } from './support/services.ts';
+import type { Service } from './support/services.ts';
 import { plearn, ROOT } from './support/run-cli.ts';
 
 const SPEC: QNetSpec = { obsDims: [0, 1], goalDims: [0], hidden: [32, 24], nActions: 3, inputNorm: { shift: [-0.3, 0, -0.3], scale: [1.1, 14, 1.1] } };
@@ -204,5 +212,63 @@ describe('agents from PyTorch (torch.onnx, safetensors)', { skip: 'skip' in py ?
       assert.equal(r.code, 2, `${cases[i][0]}: ${r.stderr}`);
       assert.match(r.stderr, cases[i][1]);
     });
+  });
+});
+
+const natsMissing = natsServerMissing();
+
+describe('extract --submit on a cluster (nats-server, coordinator, worker)', { skip: natsMissing ?? false }, () => {
+  let server: NatsServerHandle;
+  let nc: NatsConnection;
+  const services: Service[] = [];
+  const api = (op: string, body: unknown) => requestJson(nc, `plearn.api.${op}`, body, 10_000) as Promise<{ error?: { code: string; message: string; field?: string } } & Record<string, unknown>>;
+
+  before(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    services.push(startService('coordinator', ['coordinator', '--nats', server.url, '--threads', '1', '--health-port', '0', '--reconcile-ms', '500', '--log-level', 'info']));
+    services.push(startService('worker', ['worker', '--nats', server.url, '--threads', '1', '--id', 'w1', '--health-port', '0', '--log-level', 'info']));
+    await eventually('the coordinator to answer', async () => ((await api('list', {}).catch(() => ({ error: 1 }))).error === undefined ? true : undefined), 60_000, 500);
+  });
+
+  after(async () => {
+    await nc?.close();
+    await stopAll(services);
+    await server?.stop();
+  });
+
+  test('the agents go up in parts through the API and the job equals the extraction on this machine', async () => {
+    const flax = await flaxFile('cluster-flax.safetensors', card());
+    const files = [plearnFile, flax].flatMap((f) => ['--agent-file', f]);
+    // One thread, as the coordinator's pool: the fast CPU kernels split their work by the threads a fit has.
+    const local = await extractJson([plearnFile, flax], ['--threads', '1']);
+    const r = await plearn(['extract', 'mountaincar', ...files, ...QUICK, '--submit', '--watch', '--json', '--nats', server.url], 180_000);
+    assert.equal(r.code, 0, `${r.stderr}\n--- coordinator ---\n${services[0].log().slice(-3000)}`);
+    const remote = JSON.parse(r.stdout) as Doc;
+    assert.deepEqual(withoutTimes(remote), withoutTimes(local));
+    assert.deepEqual(remote.imported.map((a) => a.file), ['q-network-seed0-agent0.safetensors', 'cluster-flax.safetensors']);
+    assert.match(r.stderr, /uploaded q-network-seed0-agent0\.safetensors \(\d+ bytes\)/);
+  });
+
+  test('bad uploads are refused naming the field, and a job whose agents never arrived fails saying so', async () => {
+    const base = { upload: 'test-upload-1', experiment: 'mountaincar', index: 0, part: 0, parts: 1 };
+    const notBase64 = await api('upload', { ...base, data: 'not base64!' });
+    assert.equal(notBase64.error?.code, 'bad_request');
+    assert.equal(notBase64.error?.field, 'data');
+    const garbage = await api('upload', { ...base, data: Buffer.from('not a packed agent at all').toString('base64') });
+    assert.equal(garbage.error?.code, 'bad_request');
+    assert.match(garbage.error!.message, /agent 0 is not a packed agent/);
+    const { artifact } = await loadAgentFile(plearnFile, 0, 'mountaincar', 'position');
+    const hostile = { ...artifact, graph: { ...artifact.graph, nodes: [{ ...artifact.graph.nodes[0], op: 'Conv' }, ...artifact.graph.nodes.slice(1)] } };
+    const refused = await api('upload', { ...base, data: Buffer.from(packBulk(hostile)).toString('base64') });
+    assert.equal(refused.error?.code, 'bad_request');
+    assert.match(refused.error!.message, /graph\.nodes\[0\]: operator Conv is not supported/);
+    const sub = await api('submit', { experiment: 'mountaincar', options: { agent: 'external', externalAgents: 1, upload: 'never-uploaded', fitSteps: 10 } });
+    assert.equal(sub.error, undefined, JSON.stringify(sub));
+    const job = await eventually('the job to fail', async () => {
+      const j = ((await api('get', { id: sub.id })) as { job: { status: string; error?: string } }).job;
+      return j.status === 'failed' ? j : undefined;
+    }, 60_000, 300);
+    assert.match(job.error ?? '', /uploaded agent upload\/never-uploaded\/agent-0 is missing from the store/);
   });
 });
