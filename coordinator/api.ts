@@ -9,7 +9,7 @@ import { decodeJson, encodeJson } from '../shared/protocol/codec.ts';
 import type { Coordinator } from './engine.ts';
 import type { SweepScheduler } from './sweep/scheduler.ts';
 import { LeadershipLost } from './leader/fence.ts';
-import { storeUploadPart } from './extract/uploads.ts';
+import { storeUploadPart } from './extract/upload.ts';
 
 const REQUEST_SHAPE = { maxDepth: MAX_REQUEST_DEPTH, maxKeys: MAX_REQUEST_KEYS };
 

@@ -570,7 +570,7 @@ describe('helm chart: least privilege on a real nats-server', { skip: skip || (n
       const { login } = podView(workerDeployment);
       const nc = await connectNats(resolveNatsOptions({ url: server.url, user: login.PLEARN_NATS_USER, password: login.PLEARN_NATS_PASSWORD, name: 'chart-worker' }, {}));
       conns.push(nc);
-      for (const subject of ['plearn.api.submit', 'plearn.api.cancel', 'plearn.api.sweep-submit', 'plearn.api.sweep-cancel',
+      for (const subject of ['plearn.api.submit', 'plearn.api.cancel', 'plearn.api.sweep-submit', 'plearn.api.sweep-cancel', 'plearn.api.upload',
         '$JS.API.STREAM.PURGE.PLEARN_TASKS', '$JS.API.STREAM.PURGE.KV_plearn-state', '$JS.API.STREAM.PURGE.PLEARN_DLQ',
         '$JS.API.STREAM.DELETE.OBJ_plearn-artifacts']) await assertDenied(nc, subject);
     } finally {

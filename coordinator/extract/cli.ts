@@ -22,7 +22,7 @@ import type { JobOptions } from '../run-options.ts';
 import { specFromOptions } from '../run-options.ts';
 import type { LoadedAgent } from './load.ts';
 import { loadAgentFile, probeAgents } from './load.ts';
-import { submitExtract } from './submit.ts';
+import { submitExtract } from './upload.ts';
 
 
 const EXTRACT_KEYS = ['goalFamily', 'preset', 'seeds', 'seed', 'gamma', 'grid', 'backend', 'fitSteps', 'fitBatch', 'fitAgentsPerStep', 'fitLr',

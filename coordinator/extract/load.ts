@@ -12,8 +12,7 @@ import { CARD_METADATA_KEY, cardOfQNet, parseAgentCard } from '../../shared/agen
 import type { ExternalAgentArtifact } from '../../shared/agents/external.ts';
 import { probeExternal } from '../../shared/agents/external.ts';
 import type { AgentGraph } from '../../shared/agents/graph.ts';
-import { checkFiniteWeights, GraphError, graphFromOnnx } from '../../shared/agents/graph.ts';
-import { graphFromNetwork } from '../../shared/agents/network-graph.ts';
+import { checkFiniteWeights, GraphError, graphFromNetwork, graphFromOnnx } from '../../shared/agents/graph.ts';
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../../shared/envs/continuous-tasks.ts';
 import { continuousEnv, sampleStates } from '../../shared/experiments/continuous.ts';
 import { decodeOnnx, OnnxError } from '../../shared/format/onnx.ts';

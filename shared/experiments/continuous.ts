@@ -22,7 +22,7 @@ import { qNetBatchQ, qNetTensors, qNetworkQFunction } from '../agents/q-network-
 import type { ContinuousPqnArtifact } from '../tasks/continuous-pqn.ts';
 import type { ExternalAgentArtifact } from '../agents/external.ts';
 import { externalBatchQ, externalQFunction } from '../agents/external.ts';
-import { checkExternalArtifact } from '../agents/external-check.ts';
+import { checkExternalArtifact } from '../agents/agent-card.ts';
 import { qNmse } from '../continuous/q-error.ts';
 import { observeTf } from '../continuous/tf-goals.ts';
 import type { TF } from '../tensor/backend.ts';
