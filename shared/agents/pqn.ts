@@ -9,7 +9,9 @@ import type { TF, Tensor, Variable } from '../tensor/backend.ts';
 import type { MlpSpec } from '../tensor/mlp.ts';
 import { mlpForward } from '../tensor/mlp.ts';
 import type { RAdamOptimizer } from '../tensor/radam.ts';
-import { clipByGlobalNorm, radam } from '../tensor/radam.ts';
+import { clipByGlobalNorm, radam, sumOfSquares } from '../tensor/radam.ts';
+import { activeFastCpu } from '../tensor/fast-cpu.ts';
+import { backingArrays, nativeMlp } from '../tensor/native-mlp.ts';
 import { Rng } from '../util/rng.ts';
 import type { TrainingCurves } from './curves.ts';
 import type { PqnConfig } from './pqn-config.ts';
@@ -226,6 +228,8 @@ export async function trainPqn(tf: TF, run: PqnRun, onProgress?: (envSteps: numb
 /** One gradient step on ½·mean (Q(s, a) − target)², clipped by global norm; returns the loss. */
 export async function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimizer, maxNorm: number,
   rows: Float32Array, actions: Int32Array, targets: Float32Array, B: number, inDim: number): Promise<number> {
+  const fast = tdStepNative(tf, mlp, params, opt, maxNorm, rows, actions, targets, B);
+  if (fast !== undefined) return fast;
   const loss = tf.tidy(() => {
     const x = tf.tensor2d(rows, [B, inDim]);
     const a = tf.oneHot(tf.tensor1d(actions, 'int32'), mlp.outDim);
@@ -244,4 +248,46 @@ export async function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAda
   } finally {
     loss.dispose();
   }
+}
+
+/**
+ * tdStep on the fast CPU addon's kernels directly (native-mlp.ts), when the backend
+ * is cpu-blas: the same loss, gradients, global-norm clip (the same float64 norm)
+ * and the same RAdam, up to float rounding. Undefined where it does not apply.
+ */
+function tdStepNative(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimizer, maxNorm: number,
+  rows: Float32Array, actions: Int32Array, targets: Float32Array, B: number): number | undefined {
+  const native = activeFastCpu(tf);
+  const P = native && backingArrays(tf, params);
+  if (!native || !P) return undefined;
+  const net = nativeMlp(native, mlp, B);
+  const out = net.forward(P, rows, B);
+  const A = mlp.outDim;
+  const dOut = net.dOut;
+  dOut.fill(0, 0, B * A);
+  let sum = 0;
+  for (let b = 0; b < B; b++) {
+    const j = b * A + actions[b];
+    const d = out[j] - targets[b];
+    sum += d * d;
+    dOut[j] = d / B;
+  }
+  const grads = net.paramGrads();
+  net.backward(P, rows, B, dOut, grads, null);
+  let sq = 0;
+  for (const g of grads) sq += sumOfSquares(g);
+  const norm = Math.sqrt(sq);
+  // As clipByGlobalNorm: scaled unless ‖g‖ < maxNorm, so a NaN norm reaches the weights as in optax.
+  if (!(norm < maxNorm)) {
+    const scale = maxNorm / norm;
+    for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= scale;
+  }
+  // The optimizer reads the gradients in place through tensors over these buffers (no copy on the CPU backends).
+  const wrapped = grads.map((g, i) => tf.tensor(g, params[i].shape, 'float32'));
+  try {
+    opt.applyGradients(params.map((p, i) => ({ name: p.name, tensor: wrapped[i] })));
+  } finally {
+    tf.dispose(wrapped);
+  }
+  return (0.5 * sum) / B;
 }

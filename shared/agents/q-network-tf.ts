@@ -11,6 +11,8 @@ import { selectActions } from '../plearning/neural.ts';
 import { orthogonalInit } from '../plearning/neural-model.ts';
 import type { TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend.ts';
 import { mlpForward } from '../tensor/mlp.ts';
+import { activeFastCpu } from '../tensor/fast-cpu.ts';
+import { backingArrays, frozenNativeOp, nativeForward } from '../tensor/native-mlp.ts';
 import type { Rng } from '../util/rng.ts';
 import type { QNetSpec, QNetWeights } from './q-network.ts';
 import { checkQNetWeights, qNetMlpSpec, qNetParamShapes } from './q-network.ts';
@@ -60,6 +62,13 @@ export function qNetInputDim(spec: QNetSpec): number {
 /** Q-values for rows already laid out by fillInputRow (n × inDim): n × nActions, read back. */
 export async function qValues(tf: TF, spec: QNetSpec, params: readonly Tensor[], rows: Float32Array, n: number): Promise<Float32Array> {
   const inDim = qNetInputDim(spec);
+  const native = activeFastCpu(tf);
+  const P = native && backingArrays(tf, params);
+  if (native && P) {
+    const out = new Float32Array(n * spec.nActions);
+    nativeForward(native, qNetMlpSpec(spec), P, rows, n, out);
+    return out;
+  }
   const q = tf.tidy(() => mlpForward(tf, qNetMlpSpec(spec), params, tf.tensor2d(rows.subarray(0, n * inDim), [n, inDim])));
   try {
     return await q.data() as Float32Array;
@@ -84,18 +93,22 @@ export function qNetworkQFunction(tf: TF, w: QNetWeights, goals: readonly Contin
   const norm = spec.inputNorm;
   const shift = norm ? tf.tensor1d(Float32Array.from(norm.shift)) : undefined;
   const scale = norm ? tf.tensor1d(Float32Array.from(norm.scale)) : undefined;
+  // On cpu-blas the network runs as one native op each way (the fit's time is mostly this network).
+  const native = activeFastCpu(tf);
+  const net = (native && frozenNativeOp(tf, native, mlp, params)) ?? ((x: Tensor2D) => mlpForward(tf, mlp, params, x));
   const forward = (states: Tensor2D, goalIdx: Tensor1D): Tensor2D => {
     const obs = tf.gather(observe(tf, states), obsIdx, 1);
     const g = tf.gather(goalTable, tf.cast(goalIdx, 'int32'));
     let x = tf.concat([obs, g], 1) as Tensor2D;
     if (shift && scale) x = tf.mul(tf.sub(x, shift), scale);
-    return mlpForward(tf, mlp, params, x);
+    return net(x);
   };
   return {
     nActions: spec.nActions,
     nGoals: goals.length,
     values: (_tf, next, goalIdx) => forward(next, goalIdx),
     targets: (_tf, states, actions, goalIdx) => selectActions(tf, forward(states, goalIdx), actions),
+    native: { spec: mlp, params, obsDims: spec.obsDims, goalRows, ...(norm ? { inputNorm: norm } : {}) },
     dispose: () => {
       for (const p of params) p.dispose();
       goalTable.dispose();

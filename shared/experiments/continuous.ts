@@ -127,11 +127,11 @@ export async function fitAndEvaluateContinuous(tf: TF, backend: string, cfg: Con
     if (a.kind === 'continuous-external') {
       return { q: externalQFunction(tf, a, observeTf(cfg.experiment)), backup: goalBackupTf(cfg.experiment, a.goals, a.reward) };
     }
+    const own = a.goalIndices.map((i) => goals[i]);
     return {
-      q: a.kind === 'continuous-oracle'
-        ? oracleQFunction(tf, grid, a.tables)
-        : qNetworkQFunction(tf, a.weights, a.goalIndices.map((i) => goals[i]), observeTf(cfg.experiment)),
-      backup: goalBackupTf(cfg.experiment, a.goalIndices.map((i) => goals[i]), reward),
+      q: a.kind === 'continuous-oracle' ? oracleQFunction(tf, grid, a.tables) : qNetworkQFunction(tf, a.weights, own, observeTf(cfg.experiment)),
+      backup: goalBackupTf(cfg.experiment, own, reward),
+      nativeGoals: { experiment: cfg.experiment, goals: own, reward },
     };
   });
   const fitRng = new Rng(deriveSeed(cfg.seed, FIT_STREAM + seedIndex));

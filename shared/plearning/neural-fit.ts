@@ -8,6 +8,8 @@
 import type { Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend.ts';
 import type { Rng } from '../util/rng.ts';
 import type { QFunction } from './neural.ts';
+import type { NativeBatch, NativeGoals } from './native-fit.ts';
+import { nativeFitStep } from './native-fit.ts';
 import {
   forwardWorldModel,
   initWorldModel,
@@ -38,6 +40,8 @@ export interface FitAgent {
   readonly rewardGradient?: boolean;
   /** The goal indices of `q` this fit samples (default: all 0 … q.nGoals − 1). */
   readonly goals?: readonly number[];
+  /** The goals and reward `backup` scores, for the fit's native step on cpu-blas (native-fit.ts). */
+  readonly nativeGoals?: NativeGoals;
 }
 
 /** Writes n states (n × stateDim, row-major) drawn from the fit distribution into `out`. */
@@ -226,7 +230,9 @@ export async function fitWorldModel(
   });
   const losses = new Float32Array(cfg.steps);
   const logEvery = Math.max(1, cfg.logEvery ?? 50);
-  let pending: Scalar[] = [];
+  // Losses waiting to be read back: tensors from the TF.js step, numbers from the native one.
+  let pending: (Scalar | number)[] = [];
+  const fast = nativeFitStep(tf, cfg, agents, params, m, v);
   let pendingFrom = 0;
   const stateBuf = new Float64Array(cfg.batchSize * D);
   const perAgent = agents.map(() => ({ goals: [] as number[] }));
@@ -240,10 +246,14 @@ export async function fitWorldModel(
 
   const flush = async (uptoStep: number): Promise<void> => {
     if (pending.length === 0) return;
-    const stacked = tf.stack(pending);
-    const vals = await stacked.data();
-    stacked.dispose();
-    pending.forEach((t) => t.dispose());
+    const tensors = pending.filter((t): t is Scalar => typeof t !== 'number');
+    let vals: ArrayLike<number> = pending as number[];
+    if (tensors.length > 0) {
+      const stacked = tf.stack(tensors);
+      vals = await stacked.data();
+      stacked.dispose();
+      tensors.forEach((t) => t.dispose());
+    }
     let sum = 0;
     for (let i = 0; i < vals.length; i++) {
       losses[pendingFrom + i] = vals[i];
@@ -280,6 +290,20 @@ export async function fitWorldModel(
         }
       }
       const lr = learningRate(cfg, step);
+      if (fast) {
+        const batches: NativeBatch[] = [];
+        perAgent.forEach((p, agent) => {
+          const k = p.goals.length;
+          if (k === 0) return;
+          sample(rng, k, stateBuf);
+          const actions = new Int32Array(k);
+          for (let i = 0; i < k; i++) actions[i] = rng.int(nA);
+          batches.push({ agent, k, states: Float32Array.from(stateBuf.subarray(0, k * D)), actions, goals: Int32Array.from(p.goals) });
+        });
+        pending.push(fast.step(batches, step, lr));
+        if (pending.length >= logEvery || step + 1 === cfg.steps) await flush(step + 1);
+        continue;
+      }
       const lossValue = tf.tidy(() => {
         const batches: AgentBatch[] = [];
         perAgent.forEach((p, agent) => {
@@ -304,7 +328,7 @@ export async function fitWorldModel(
     }
     return { model: await tensorsToWorldModel(spec, params), losses };
   } finally {
-    pending.forEach((t) => t.dispose());
+    pending.forEach((t) => { if (typeof t !== 'number') t.dispose(); });
     for (const t of [...params, ...m, ...v]) t.dispose();
   }
 }

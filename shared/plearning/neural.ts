@@ -4,6 +4,7 @@
 
 import type { TF, Tensor1D, Tensor2D } from '../tensor/backend.ts';
 import { stopGradient } from './neural-model.ts';
+import type { NativeQNet } from './native-fit.ts';
 
 export * from './neural-model.ts';
 export * from './neural-fit.ts';
@@ -28,6 +29,8 @@ export interface QFunction {
   targets(tf: TF, states: Tensor2D, actions: Tensor1D, goalIdx: Tensor1D): Tensor1D;
   /** Free tensors the Q-function holds (tables, weights). */
   dispose?(): void;
+  /** plearn's own MLP, described for the fit's native step on cpu-blas (native-fit.ts). */
+  readonly native?: NativeQNet;
 }
 
 /** Row-wise pick q[i, actions[i]]: the usual `targets` of a Q-function given its `values`. */

@@ -38,7 +38,7 @@ import { momentOptimizerBase } from './moment-optimizer.ts';
  * Four accumulators, because one would make every add wait for the previous
  * one: about 3× faster on 25M elements.
  */
-function sumOfSquares(a: Float32Array): number {
+export function sumOfSquares(a: Float32Array): number {
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
