@@ -5,7 +5,7 @@ import { benchTabular, formatTabular } from './tabular.ts';
 import { benchContinuous, formatContinuous } from './continuous.ts';
 import { benchCluster, formatCluster } from './cluster.ts';
 import { benchTensor, formatTensor } from './tensor.ts';
-import { benchGpu, formatGpu, GPU_VALUE_OPTIONS } from './webgpu-steps.ts';
+import { benchGpu, formatGpu, GPU_VALUE_OPTIONS, jaxOptions } from './webgpu-steps.ts';
 import { benchSweepWorkers, formatSweepWorkers } from './sweep-workers.ts';
 import { benchScaling, formatScaling, SCALING_VALUE_OPTIONS } from './scaling/index.ts';
 
@@ -17,6 +17,8 @@ const SECTIONS: Record<string, { run: () => unknown; format: (r: never) => strin
   tensor: { run: benchTensor, format: formatTensor as (r: never) => string },
   // Only when named: its 6×2048 and batch-4096 rows take minutes without a GPU.
   gpu: { run: () => benchGpu(), format: formatGpu as (r: never) => string },
+  // plearn's own steps against JAX on this CPU (2 threads each; jax_bench.py; skips in a line without JAX).
+  jax: { run: () => benchGpu(jaxOptions(args)), format: formatGpu as (r: never) => string },
   // Only when named: two full sweeps on a local cluster (minutes).
   'sweep-workers': { run: benchSweepWorkers, format: formatSweepWorkers as (r: never) => string },
   // Only when named: a thousand simulated workers and real worker processes (a quarter of an hour).

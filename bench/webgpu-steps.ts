@@ -32,6 +32,7 @@ import { mountainCar } from '../shared/envs/mountaincar.ts';
 import type { AgentBatch, FitAgent, FitConfig } from '../shared/plearning/neural-fit.ts';
 import { bellmanResidualLoss, fitAdamStep, learningRate } from '../shared/plearning/neural-fit.ts';
 import { DEFAULT_MODEL, initWorldModel, weightsToTensors } from '../shared/plearning/neural-model.ts';
+import { nativeFitStep } from '../shared/plearning/native-fit.ts';
 import { BACKEND_NAMES, initBackend } from '../shared/tensor/backend.ts';
 import type { BackendName, Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../shared/tensor/backend.ts';
 import { radam } from '../shared/tensor/radam.ts';
@@ -59,6 +60,16 @@ export interface GpuBenchOptions {
 
 /** The section's options that take a value: bench/index.ts must not read those values as section names. */
 export const GPU_VALUE_OPTIONS: readonly string[] = ['--backend', '--rows', '--reps', '--block-seconds', '--jax-device', '--rows-out'];
+
+/**
+ * `npm run bench -- jax`: the same rows on the CPU, plearn's fast path (cpu-blas)
+ * against JAX on the CPU, 9 interleaved repetitions unless --reps says otherwise.
+ */
+export function jaxOptions(argv: readonly string[]): GpuBenchOptions {
+  const o = gpuOptions(argv);
+  const named = (n: string) => argv.some((a) => a === n || a.startsWith(`${n}=`));
+  return { ...o, backend: named('--backend') ? o.backend : 'cpu-blas', jaxDevice: 'cpu', reps: named('--reps') || process.env.PLEARN_BENCH_REPS ? o.reps : 9 };
+}
 
 /** The section's options from the command line (`--name value` or `--name=value`). */
 export function gpuOptions(argv: readonly string[]): GpuBenchOptions {
@@ -182,7 +193,7 @@ function pqnStep(tf: TF, depth: number, width: number, rng: Rng): PlearnStep {
 function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
   const { goals, reward } = trainingGoals('mountaincar');
   const q = qNetworkQFunction(tf, benchQNet(mountainCarQ(FIT_Q_HIDDEN), rng), goals, observeTf('mountaincar'));
-  const agents: FitAgent[] = [{ q, backup: goalBackupTf('mountaincar', goals, reward) }];
+  const agents: FitAgent[] = [{ q, backup: goalBackupTf('mountaincar', goals, reward), nativeGoals: { experiment: 'mountaincar', goals, reward } }];
   const cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss' | 'terminalStates' | 'lr' | 'schedule' | 'steps'> = {
     model: { ...DEFAULT_MODEL, stateDim: 2, nActions: 3 }, gamma: 0.99, loss: 'l1', terminalStates: 'fit',
     lr: 1e-4, schedule: 'cosine', steps: FIT_SCHEDULE_STEPS,
@@ -196,7 +207,9 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
   const actions = new Int32Array(batch);
   const goalIdx = new Int32Array(batch);
   let t = 0;
-  const one = (): Scalar => {
+  // fitWorldModel's own choice: the native step on cpu-blas, else TF.js's autodiff.
+  const fast = nativeFitStep(tf, { ...cfg, batchSize: batch }, agents, params, m, v);
+  const one = (): Scalar | number => {
     for (let i = 0; i < batch; i++) {
       for (let d = 0; d < 2; d++) states[i * 2 + d] = low[d] + (high[d] - low[d]) * rng.next();
       actions[i] = rng.int(3);
@@ -204,6 +217,7 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
     }
     const lr = learningRate(cfg, t);
     const step = t++;
+    if (fast) return fast.step([{ agent: 0, k: batch, states, actions, goals: goalIdx }], step, lr);
     return tf.tidy(() => {
       const batches: AgentBatch[] = [{
         agent: 0, states: tf.tensor2d(states, [batch, 2]) as Tensor2D,
@@ -216,15 +230,16 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
   };
   return {
     block: async (k) => {
-      let last: Scalar | undefined;
+      let last: Scalar | number | undefined;
       for (let i = 0; i < k; i++) {
-        last?.dispose();
+        if (typeof last === 'object') last.dispose();
         last = one();
       }
+      if (typeof last !== 'object') return;
       try {
-        await last?.data();
+        await last.data();
       } finally {
-        last?.dispose();
+        last.dispose();
       }
     },
     dispose: () => {

@@ -52,13 +52,13 @@ const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
   }
 };
 
-interface Pod { metadata: { name: string; labels: Record<string, string> }; status: { phase: string; containerStatuses?: { ready: boolean }[] } }
+interface Pod { metadata: { name: string; labels: Record<string, string>; deletionTimestamp?: string }; status: { phase: string; containerStatuses?: { ready: boolean }[] } }
 async function pods(selector: string): Promise<Pod[]> {
   return (JSON.parse(await kubectl(['-n', NS, 'get', 'pods', '-l', selector, '-o', 'json'])) as { items: Pod[] }).items;
 }
 /** A coordinator pod's role, from its own /readyz (read inside the pod). */
-const roleOf = async (pod: string): Promise<string> => (await kubectl(['-n', NS, 'exec', pod, '--', 'node', '-e',
-  'fetch("http://127.0.0.1:8081/readyz").then(r=>r.json()).then(j=>console.log(j.detail.role))'])).trim();
+const ROLE_SCRIPT = 'fetch("http://127.0.0.1:8081/readyz").then(r=>r.json()).then(j=>console.log(j.detail.role))';
+const roleOf = async (pod: string): Promise<string> => (await kubectl(['-n', NS, 'exec', pod, '--', 'node', '-e', ROLE_SCRIPT])).trim();
 const ready = (p: Pod) => p.status.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
 
 const SPEC = (seed: number) => ({
@@ -178,10 +178,15 @@ describe('the chart on a one-node Kubernetes cluster', { skip: blocker() }, () =
   test('deleting the active coordinator pod: the standby takes over and the job completes', async () => {
     const { id } = await api<{ id: string }>('submit', SPEC(3));
     await busyWorkerPod(id);
-    const coords = await pods('app.kubernetes.io/component=coordinator');
-    let active = '';
-    for (const p of coords) if ((await roleOf(p.metadata.name)) === 'active') active = p.metadata.name;
-    assert.ok(active, 'an active coordinator');
+    // After the upgrade the old pods may still be terminating: ask the live, ready ones, until one says active.
+    const active = await eventually('a live coordinator pod that is active', async () => {
+      const live = (await pods('app.kubernetes.io/component=coordinator')).filter((p) => !p.metadata.deletionTimestamp && ready(p));
+      for (const p of live) {
+        const r = await run('kubectl', ['-n', NS, 'exec', p.metadata.name, '--', 'node', '-e', ROLE_SCRIPT]);
+        if (r.code === 0 && r.stdout.trim() === 'active') return p.metadata.name;
+      }
+      return undefined;
+    }, 60_000, 1000);
     await timed('active coordinator deleted → job done', async () => {
       await kubectl(['-n', NS, 'delete', 'pod', active, '--wait=false']);
       assert.equal((await finished(id)).status, 'completed');
