@@ -9,9 +9,9 @@ import type { TF, Tensor, Variable } from '../tensor/backend.ts';
 import type { MlpSpec } from '../tensor/mlp.ts';
 import { mlpForward } from '../tensor/mlp.ts';
 import type { RAdamOptimizer } from '../tensor/radam.ts';
-import { clipByGlobalNorm, radam, sumOfSquares } from '../tensor/radam.ts';
+import { clipByGlobalNorm, radam } from '../tensor/radam.ts';
 import { activeFastCpu } from '../tensor/fast-cpu.ts';
-import { backingArrays, nativeMlp } from '../tensor/native-mlp.ts';
+import { backingArrays, nativeMlp, nativeStepsEnabled } from '../tensor/native-mlp.ts';
 import { Rng } from '../util/rng.ts';
 import type { TrainingCurves } from './curves.ts';
 import type { PqnConfig } from './pqn-config.ts';
@@ -257,7 +257,7 @@ export async function tdStep(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAda
  */
 function tdStepNative(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimizer, maxNorm: number,
   rows: Float32Array, actions: Int32Array, targets: Float32Array, B: number): number | undefined {
-  const native = activeFastCpu(tf);
+  const native = nativeStepsEnabled() ? activeFastCpu(tf) : undefined;
   const P = native && backingArrays(tf, params);
   if (!native || !P) return undefined;
   const net = nativeMlp(native, mlp, B);
@@ -275,17 +275,15 @@ function tdStepNative(tf: TF, mlp: MlpSpec, params: Variable[], opt: RAdamOptimi
   const grads = net.paramGrads();
   net.backward(P, rows, B, dOut, grads, null);
   let sq = 0;
-  for (const g of grads) sq += sumOfSquares(g);
+  for (const g of grads) sq += native.sumsq(g);
   const norm = Math.sqrt(sq);
-  // As clipByGlobalNorm: scaled unless ‖g‖ < maxNorm, so a NaN norm reaches the weights as in optax.
-  if (!(norm < maxNorm)) {
-    const scale = maxNorm / norm;
-    for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= scale;
-  }
-  // The optimizer reads the gradients in place through tensors over these buffers (no copy on the CPU backends).
+  // As clipByGlobalNorm: scaled unless ‖g‖ < maxNorm, so a NaN norm reaches the weights as in optax;
+  // the optimizer applies the scale as it reads each gradient.
+  const scale = norm < maxNorm ? 1 : maxNorm / norm;
+  // It reads the gradients in place through tensors over these buffers (no copy on the CPU backends).
   const wrapped = grads.map((g, i) => tf.tensor(g, params[i].shape, 'float32'));
   try {
-    opt.applyGradients(params.map((p, i) => ({ name: p.name, tensor: wrapped[i] })));
+    opt.applyScaled(params.map((p, i) => ({ name: p.name, tensor: wrapped[i] })), scale);
   } finally {
     tf.dispose(wrapped);
   }

@@ -12,7 +12,7 @@ import { orthogonalInit } from '../plearning/neural-model.ts';
 import type { TF, Tensor, Tensor1D, Tensor2D, Variable } from '../tensor/backend.ts';
 import { mlpForward } from '../tensor/mlp.ts';
 import { activeFastCpu } from '../tensor/fast-cpu.ts';
-import { backingArrays, frozenNativeOp, nativeForward } from '../tensor/native-mlp.ts';
+import { backingArrays, frozenNativeOp, nativeForward, nativeStepsEnabled } from '../tensor/native-mlp.ts';
 import type { Rng } from '../util/rng.ts';
 import type { QNetSpec, QNetWeights } from './q-network.ts';
 import { checkQNetWeights, qNetMlpSpec, qNetParamShapes } from './q-network.ts';
@@ -62,7 +62,7 @@ export function qNetInputDim(spec: QNetSpec): number {
 /** Q-values for rows already laid out by fillInputRow (n × inDim): n × nActions, read back. */
 export async function qValues(tf: TF, spec: QNetSpec, params: readonly Tensor[], rows: Float32Array, n: number): Promise<Float32Array> {
   const inDim = qNetInputDim(spec);
-  const native = activeFastCpu(tf);
+  const native = nativeStepsEnabled() ? activeFastCpu(tf) : undefined;
   const P = native && backingArrays(tf, params);
   if (native && P) {
     const out = new Float32Array(n * spec.nActions);

@@ -15,7 +15,7 @@ import type { TF, Tensor, Variable } from '../tensor/backend.ts';
 import type { FastCpuAddon } from '../tensor/fast-cpu.ts';
 import { activeFastCpu } from '../tensor/fast-cpu.ts';
 import type { MlpSpec } from '../tensor/mlp.ts';
-import { backingArrays, NativeMlp, nativeMlp } from '../tensor/native-mlp.ts';
+import { backingArrays, NativeMlp, nativeMlp, nativeStepsEnabled } from '../tensor/native-mlp.ts';
 import type { FitConfig } from './neural-fit.ts';
 import type { FitAgent } from './neural.ts';
 
@@ -64,7 +64,7 @@ export interface NativeFitStep {
 /** The native step for these agents and this fit, or undefined when some part needs the TF.js path. */
 export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss' | 'terminalStates' | 'batchSize'>, agents: readonly FitAgent[],
   params: readonly Variable[], m: readonly Variable[], v: readonly Variable[]): NativeFitStep | undefined {
-  const native = activeFastCpu(tf);
+  const native = nativeStepsEnabled() ? activeFastCpu(tf) : undefined;
   const spec = cfg.model;
   if (!native || agents.some((a) => !a.q.native || !a.nativeGoals || a.rewardGradient)) return undefined;
   if (agents.some((a) => a.nativeGoals!.experiment !== agents[0].nativeGoals!.experiment)) return undefined;

@@ -46,6 +46,11 @@ export interface FastCpuAddon {
   ): void;
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
     lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;
+  /** radam.ts's step in place, each gradient scaled by gscale first (a global-norm clip). */
+  radam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, gscale: number,
+    beta1: number, beta2: number, eps: number, rectified: boolean, stepScale: number, invBc2: number): void;
+  /** Σ x² in double precision. */
+  sumsq(x: Float32Array): number;
   setThreads(n: number): number;
   info(): { threads: number; blasThreads: number; blasCore: string; blasConfig: string };
 }
@@ -63,7 +68,7 @@ const REDUCE: Readonly<Record<string, number>> = { Sum: 0, Mean: 1, Max: 2, Min:
 const MODE = { full: 0, scalar: 1, row: 2, col: 3 } as const;
 
 const ADDON_FUNCTIONS: readonly (keyof FastCpuAddon)[] = [
-  'gemm', 'unary', 'binary', 'reduce', 'layerNorm', 'layerNormGrad', 'adam', 'setThreads', 'info',
+  'gemm', 'unary', 'binary', 'reduce', 'layerNorm', 'layerNormGrad', 'adam', 'radam', 'sumsq', 'setThreads', 'info',
 ];
 
 /** Where the install step puts the addon; PLEARN_FAST_CPU_ADDON overrides it (tests point it elsewhere). */

@@ -14,6 +14,13 @@ import { backingArray } from './fast-cpu.ts';
 import type { MlpSpec } from './mlp.ts';
 import { mlpForward as mlpForwardTf } from './mlp.ts';
 
+/**
+ * Whether the native training steps run (PLEARN_NATIVE_STEPS=off keeps every step
+ * on TF.js's own autodiff over the same kernels: the bench's before/after, and a
+ * way to rule this path out when something looks wrong).
+ */
+export const nativeStepsEnabled = (): boolean => process.env.PLEARN_NATIVE_STEPS !== 'off';
+
 const ACT_LINEAR = 0;
 const ACT_RELU = 1;
 const ACT_SIGMOID = 2;
@@ -201,6 +208,7 @@ const FROZEN_BUFFER_BYTES = 512 * 1024 * 1024;
  * Undefined when the backend is not cpu-blas or the weights live elsewhere.
  */
 export function frozenNativeOp(tf: TF, native: FastCpuAddon, spec: MlpSpec, params: readonly Tensor[]): ((x: Tensor2D) => Tensor2D) | undefined {
+  if (!nativeStepsEnabled()) return undefined;
   const P = backingArrays(tf, params);
   if (P === undefined) return undefined;
   const A = spec.outDim;

@@ -683,6 +683,56 @@ static void adam_part(void *p, int part, int parts) {
 }
 
 // ---------------------------------------------------------------------------
+// RAdam, in place, as shared/tensor/radam.ts's stepInPlace: the moments and the
+// step in double precision from the float32 state, each gradient first scaled
+// by `gscale` (a global-norm clip) and rounded to float32 as a clipped
+// gradient tensor would be. Threads over the elements.
+
+typedef struct {
+  float *p, *m, *v;
+  const float *g;
+  size_t n;
+  double gscale, b1, b2, eps, step_scale, inv_bc2;
+  int rectified;
+} radam_ctx;
+
+HOT static void radam_range(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n, double gscale,
+                            double b1, double b2, double eps, int rectified, double step_scale, double inv_bc2) {
+  const double a1 = 1 - b1, a2 = 1 - b2;
+  for (size_t i = 0; i < n; i++) {
+    double gi = gscale == 1 ? (double)g[i] : (double)(float)((double)g[i] * gscale);
+    double mi = a1 * gi + b1 * (double)m[i];
+    double vi = a2 * gi * gi + b2 * (double)v[i];
+    m[i] = (float)mi;
+    v[i] = (float)vi;
+    p[i] = (float)((double)p[i] - (rectified ? (step_scale * mi) / (sqrt(vi * inv_bc2) + eps) : step_scale * mi));
+  }
+}
+
+static void radam_part(void *ctx, int part, int parts) {
+  radam_ctx *c = ctx;
+  size_t lo, hi;
+  split(c->n, part, parts, &lo, &hi);
+  if (hi > lo) {
+    radam_range(c->p + lo, c->m + lo, c->v + lo, c->g + lo, hi - lo, c->gscale, c->b1, c->b2, c->eps, c->rectified, c->step_scale, c->inv_bc2);
+  }
+}
+
+// Σ x² in double, by parts (a global norm over millions of gradients).
+typedef struct {
+  const float *x;
+  size_t n;
+  double *partial;
+} sumsq_ctx;
+
+static void sumsq_part(void *ctx, int part, int parts) {
+  sumsq_ctx *c = ctx;
+  size_t lo, hi;
+  split(c->n, part, parts, &lo, &hi);
+  c->partial[part] = hi > lo ? dot_contig(c->x + lo, c->x + lo, hi - lo) : 0;
+}
+
+// ---------------------------------------------------------------------------
 // N-API glue
 
 // Elementwise passes below this many elements per part run on one thread.
@@ -988,6 +1038,41 @@ static napi_value js_adam(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// radam(p, g, m, v, gscale, b1, b2, eps, rectified, stepScale, invBc2): one RAdam step in place.
+static napi_value js_radam(napi_env env, napi_callback_info info) {
+  ARGS(11);
+  F32(0, p, plen);
+  F32(1, g, glen);
+  F32(2, m, mlen);
+  F32(3, v, vlen);
+  double d[7];
+  for (int i = 0; i < 7; i++) {
+    if (i == 4) continue;
+    if (napi_get_value_double(env, argv[4 + i], &d[i]) != napi_ok) FAIL("radam: numeric arguments expected");
+  }
+  BOOL(8, rectified);
+  if (glen < plen || mlen < plen || vlen < plen) FAIL("radam: array too short");
+  radam_ctx ctx = {p, m, v, g, plen, d[0], d[1], d[2], d[3], d[5], d[6], rectified};
+  parallel(radam_part, &ctx, plen, GRAIN);
+  return NULL;
+}
+
+// sumsq(x): Σ x² as a double.
+static napi_value js_sumsq(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  F32(0, x, xlen);
+  int parts = plan_parts(xlen, GRAIN);
+  double partial[PARTS_PER_THREAD * 256];
+  if (parts > (int)(sizeof(partial) / sizeof(partial[0]))) parts = (int)(sizeof(partial) / sizeof(partial[0]));
+  sumsq_ctx ctx = {x, xlen, partial};
+  run_parts(sumsq_part, &ctx, parts);
+  double s = 0;
+  for (int p = 0; p < parts; p++) s += partial[p];
+  napi_value out;
+  CHECK(napi_create_double(env, s, &out));
+  return out;
+}
+
 // setThreads(n): threads for both OpenBLAS and the pool; returns the count in effect.
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1029,6 +1114,8 @@ NAPI_MODULE_INIT() {
     {"layerNorm", js_layer_norm},
     {"layerNormGrad", js_layer_norm_grad},
     {"adam", js_adam},
+    {"radam", js_radam},
+    {"sumsq", js_sumsq},
     {"setThreads", js_set_threads},
     {"info", js_info},
   };
