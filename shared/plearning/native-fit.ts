@@ -93,7 +93,7 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
   });
   if (qs.some((x) => !x)) return undefined;
   const widest = Math.max(...qs.map((x) => x!.inDim));
-  const xQ = new Float32Array(B * widest);
+  const xQ = new Float32Array(2 * B * widest);
   const dxQ = new Float32Array(B * widest);
   const target = new Float64Array(B);
   const dObs = new Float64Array(O);
@@ -124,13 +124,13 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
       const W = backingArrays(tf, params);
       if (!W) throw new Error('native fit: the world model left the CPU backend');
       const count = batches.reduce((n, b) => n + b.k, 0);
-      for (const g of sumGrads) g.fill(0);
+      if (batches.length > 1) for (const g of sumGrads) g.fill(0);
       let total = 0;
       for (const b of batches) {
         const { k, states: s, actions: a, goals } = b;
         const agent = agents[b.agent];
         const qa = qs[b.agent]!;
-        const net = nativeMlp(native, qa.q.spec, Math.max(B, 1));
+        const net = nativeMlp(native, qa.q.spec, 2 * B);
         // ŝ' = wrap(s + f(s, a)).
         for (let i = 0; i < k; i++) {
           for (let d = 0; d < D; d++) xW[i * (D + A) + d] = box ? (2 * (s[i * D + d] - box.low[d])) / (box.high[d] - box.low[d]) - 1 : s[i * D + d];
@@ -141,14 +141,14 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
           const x = s[j] + f[j];
           next[j] = angle[j % D] ? x - TWO_PI * Math.floor((x + Math.PI) / TWO_PI) : x;
         }
-        // Targets Q(s, a, g), then Q(ŝ', ·, g) (kept for the backward pass).
+        // Targets Q(s, a, g) and Q(ŝ', ·, g) in one pass: rows [0, k) and [k, 2k); the second half's activations serve the backward pass.
         observe(exp, s, k, obsNow);
         rows(b.agent, obsNow, goals, k, xQ);
-        const qNow = net.forward(qa.P, xQ, k);
-        for (let i = 0; i < k; i++) target[i] = qNow[i * A + a[i]];
         observe(exp, next, k, obsNext);
-        rows(b.agent, obsNext, goals, k, xQ);
-        const qNext = net.forward(qa.P, xQ, k);
+        rows(b.agent, obsNext, goals, k, xQ.subarray(k * qa.inDim));
+        const qBoth = net.forward(qa.P, xQ, 2 * k);
+        for (let i = 0; i < k; i++) target[i] = qBoth[i * A + a[i]];
+        const qNext = qBoth.subarray(k * A);
         const dQ = net.dOut;
         dQ.fill(0, 0, k * A);
         for (let i = 0; i < k; i++) {
@@ -162,7 +162,7 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
           const dRes = cfg.loss === 'mse' ? 2 * res : Math.sign(res);
           dQ[i * A + best] = (keep * dRes * -cfg.gamma * (1 - d)) / count;
         }
-        net.backward(qa.P, xQ, k, dQ, null, dxQ);
+        net.backward(qa.P, xQ.subarray(k * qa.inDim), k, dQ, null, dxQ, k);
         // Back through the input rows' observation columns and the observation to ŝ', then the model (wrap: ∂ = 1).
         const { q, inDim, nQ } = qa;
         df.fill(0, 0, k * D);
@@ -180,7 +180,11 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
             df[i * 4 + 3] = dObs[3];
           }
         }
-        // The model's activations are still this batch's (the agent has its own buffers).
+        // The model's activations are still this batch's (the agent has its own buffers). One batch: no sum to keep.
+        if (batches.length === 1) {
+          model.backward(W, xW, k, df, sumGrads, null);
+          continue;
+        }
         model.backward(W, xW, k, df, wmGrads, null);
         for (let p = 0; p < sumGrads.length; p++) { const [acc, g] = [sumGrads[p], wmGrads[p]]; for (let i = 0; i < g.length; i++) acc[i] += g[i]; }
       }

@@ -112,8 +112,14 @@ export class NativeMlp {
    * order; null skips them, for a frozen network) and, when `dx` is given, the
    * gradient w.r.t. the input rows.
    */
-  backward(p: readonly Float32Array[], x: Float32Array, n: number, dOut: Float32Array, grads: Float32Array[] | null, dx: Float32Array | null): void {
+  backward(p: readonly Float32Array[], x: Float32Array, n: number, dOut: Float32Array, grads: Float32Array[] | null, dx: Float32Array | null,
+    from = 0): void {
     const { native, spec } = this;
+    // Rows [from, from + n) of the last forward pass (x: those rows of its input).
+    const hOf = (l: number) => (from === 0 ? this.h[l] : this.h[l].subarray(from * this.widths[l + 1]));
+    const zOf = (l: number) => (from === 0 ? this.z[l] : this.z[l].subarray(from * this.widths[l + 1]));
+    const rowsOf = (a: Float32Array) => (from === 0 ? a : a.subarray(from));
+    const out = from === 0 ? this.out : this.out.subarray(from * spec.outDim);
     const L = spec.hidden.length;
     const A = spec.outDim;
     const widest = Math.max(...spec.hidden);
@@ -123,27 +129,27 @@ export class NativeMlp {
     };
     const dZ = back.dOutZ;
     if (spec.head === 'sigmoid') {
-      for (let j = 0; j < n * A; j++) { const s = this.out[j]; dZ[j] = dOut[j] * s * (1 - s); }
+      for (let j = 0; j < n * A; j++) { const s = out[j]; dZ[j] = dOut[j] * s * (1 - s); }
     } else {
       dZ.set(dOut.subarray(0, n * A));
     }
     let i = this.paramCount - 2;
-    const below = (l: number) => (l === 0 ? x : this.h[l - 1]);
+    const below = (l: number) => (l === 0 ? x : hOf(l - 1));
     if (grads) {
-      native.gemm(true, false, 1, this.widths[L], A, n, this.h[L - 1], 0, dZ, 0, grads[i], null, ACT_LINEAR);
+      native.gemm(true, false, 1, this.widths[L], A, n, hOf(L - 1), 0, dZ, 0, grads[i], null, ACT_LINEAR);
       native.reduce(REDUCE_SUM, dZ.subarray(0, n * A), grads[i + 1], 1, n, A);
     }
     native.gemm(false, true, 1, n, this.widths[L], A, dZ, 0, p[i], 0, back.dh[L], null, ACT_LINEAR);
     for (let l = L - 1; l >= 0; l--) {
       const [k, w] = [this.widths[l], this.widths[l + 1]];
       const dh = back.dh[l + 1];
-      const h = this.h[l];
+      const h = hOf(l);
       const dz = back.dz;
       i -= spec.layerNorm ? 4 : 2;
       if (spec.layerNorm) {
         if (spec.activation === 'tanh') for (let j = 0; j < n * w; j++) dh[j] *= 1 - h[j] * h[j];
         const [dg, db] = grads ? [grads[i + 2], grads[i + 3]] : [back.dg, back.db];
-        native.layerNormGrad(dh, this.z[l], p[i + 2], this.mean[l], this.rstd[l], spec.activation === 'relu' ? h : null, dz, dg, db, n, w);
+        native.layerNormGrad(dh, zOf(l), p[i + 2], rowsOf(this.mean[l]), rowsOf(this.rstd[l]), spec.activation === 'relu' ? h : null, dz, dg, db, n, w);
       } else if (spec.activation === 'relu') {
         for (let j = 0; j < n * w; j++) dz[j] = h[j] > 0 ? dh[j] : 0;
       } else {
