@@ -2,6 +2,7 @@
 // previous run saved (its q-network-seed<k>-agent<j>.safetensors), without training.
 
 import { readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { TrainingCurves } from '../shared/agents/curves.ts';
 import type { ContinuousConfig } from '../shared/experiments/continuous-config.ts';
@@ -77,7 +78,8 @@ export async function runFromCheckpoint(spec: JobSpec, dir: string, opts: { thre
 export async function fitLocally(config: ContinuousConfig, agentsPerSeed: readonly (readonly ContinuousAgentArtifact[])[],
   opts: { threads?: number; hooks?: RunHooks }): Promise<JobOutcome> {
   const t0 = performance.now();
-  const pool = createLocalPool(opts.threads);
+  // No more threads than fits: each thread's native kernels get the cores ÷ threads.
+  const pool = createLocalPool(opts.threads ?? Math.max(1, Math.min(availableParallelism(), agentsPerSeed.length)));
   opts.hooks?.planned?.(agentsPerSeed.length);
   try {
     const fits = await Promise.all(agentsPerSeed.map((agents, s) => pool.run({ kind: 'continuous-fit', config, seedIndex: s, agents },

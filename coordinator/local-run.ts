@@ -4,7 +4,9 @@
 
 import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { availableParallelism } from 'node:os';
 import type { JobResult, JobSpec } from '../shared/experiments/jobs.ts';
+import { planJob } from '../shared/experiments/jobs.ts';
 import { decodeJson, unpackBulk } from '../shared/protocol/codec.ts';
 import type { JobEvent } from '../shared/protocol/records.ts';
 import { ALL_EVENTS } from '../shared/protocol/subjects.ts';
@@ -53,10 +55,27 @@ export async function readOutcome(transport: Transport, info: { blob: string; fi
   return { result: decodeJson(r) as JobResult, fits };
 }
 
+/**
+ * Pool threads for a job on this machine: no more than it has units to run at
+ * once. Each thread's native kernels get the cores ÷ threads, so a job of one
+ * agent and one fit (MountainCar, one seed) runs them on every core instead of
+ * leaving all but one idle.
+ */
+export function threadsFor(spec: JobSpec): number {
+  let parallel = availableParallelism();
+  try {
+    const plan = planJob(spec);
+    parallel = Math.max(1, plan.tasks.length, plan.fits.length);
+  } catch {
+    // An invalid spec fails in submit with its own message.
+  }
+  return Math.max(1, Math.min(availableParallelism(), parallel));
+}
+
 export async function runJobLocal(spec: JobSpec, opts: { threads?: number; pool?: TaskPool; log?: Logger; hooks?: RunHooks } = {}): Promise<JobOutcome> {
   const log = opts.log ?? pino({ level: 'silent' });
   const transport = createInProcessTransport();
-  const pool = opts.pool ?? createLocalPool(opts.threads);
+  const pool = opts.pool ?? createLocalPool(opts.threads ?? threadsFor(spec));
   const coordinator = new Coordinator({ transport, pool, log });
   const worker = new Worker({ transport, pool, id: 'local', slots: pool.threads, log, pollMs: 200 });
   let jobId: string | undefined;
