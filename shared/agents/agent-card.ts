@@ -11,6 +11,9 @@ import type { ContinuousGoal, RewardSpec } from '../envs/continuous-goals.ts';
 import { makeGoal } from '../envs/continuous-goals.ts';
 import type { ContinuousEnvName, MountainCarGoalFamily } from '../envs/continuous-tasks.ts';
 import { CONTINUOUS_SIGMA, trainingGoals } from '../envs/continuous-tasks.ts';
+import type { ContinuousEnv } from '../envs/continuous.ts';
+import { mountainCar } from '../envs/mountaincar.ts';
+import { reacher } from '../envs/reacher.ts';
 import { ConfigError } from '../util/validate.ts';
 import type { ExternalAgentArtifact } from './external.ts';
 import { GRAPH_OPS } from './graph.ts';
@@ -48,8 +51,7 @@ export interface AgentCard {
   readonly source?: string;
 }
 
-export const EXPERIMENT_ACTIONS: Record<ContinuousEnvName, number> = { mountaincar: 3, reacher: 9 };
-export const EXPERIMENT_OBS_DIM: Record<ContinuousEnvName, number> = { mountaincar: 2, reacher: 6 };
+const ENVS: Record<ContinuousEnvName, ContinuousEnv> = { mountaincar: mountainCar, reacher };
 const MAX_INPUTS = 64;
 const MAX_GOALS = 1024;
 const MAX_LAYERS = 32;
@@ -143,7 +145,7 @@ export function parseAgentCard(raw: unknown, where: string, family: MountainCarG
   if (raw.plearnAgent !== CARD_VERSION) throw new ConfigError(field('plearnAgent'), `expected ${CARD_VERSION}, got ${JSON.stringify(raw.plearnAgent)}`);
   const experiment = raw.experiment;
   if (experiment !== 'mountaincar' && experiment !== 'reacher') throw new ConfigError(field('experiment'), `expected "mountaincar" or "reacher", got ${JSON.stringify(experiment)}`);
-  const obsDim = EXPERIMENT_OBS_DIM[experiment];
+  const obsDim = ENVS[experiment].obsDim;
   if (!Array.isArray(raw.inputs) || raw.inputs.length === 0 || raw.inputs.length > MAX_INPUTS) {
     throw new ConfigError(field('inputs'), `expected a list of 1 to ${MAX_INPUTS} columns such as ["obs:0", "obs:1", "goal:0"]`);
   }
@@ -153,7 +155,7 @@ export function parseAgentCard(raw: unknown, where: string, family: MountainCarG
     if (!isRecord(raw.inputScale)) throw new ConfigError(field('inputScale'), 'expected {shift, scale}');
     inputScale = { shift: finiteList(field('inputScale.shift'), raw.inputScale.shift, inputs.length), scale: finiteList(field('inputScale.scale'), raw.inputScale.scale, inputs.length) };
   }
-  const actions = EXPERIMENT_ACTIONS[experiment];
+  const actions = ENVS[experiment].nActions;
   if (raw.actions !== actions) throw new ConfigError(field('actions'), `${experiment} has ${actions} actions; the card says ${JSON.stringify(raw.actions)}`);
   const gamma = raw.gamma;
   if (typeof gamma !== 'number' || !(gamma >= 0 && gamma < 1)) throw new ConfigError(field('gamma'), `expected a number in [0, 1), got ${JSON.stringify(gamma)}`);
@@ -260,7 +262,7 @@ export function checkExternalArtifact(x: unknown, experiment: ContinuousEnvName)
   const at = (f: string) => `${label}: ${f}`;
   if (!Number.isInteger(x.shardIndex) || (x.shardIndex as number) < 0) fail(at('shardIndex'), 'expected a non-negative integer');
   checkGraph(x.graph);
-  const obsDim = EXPERIMENT_OBS_DIM[experiment];
+  const obsDim = ENVS[experiment].obsDim;
   if (!Array.isArray(x.inputs) || x.inputs.length !== (x.graph as { inDim: number }).inDim) fail(at('inputs'), 'expected one column per graph input');
   for (const [i, c] of x.inputs.entries()) {
     if (!isRecord(c) || (c.source !== 'obs' && c.source !== 'goal') || !Number.isInteger(c.index) || (c.index as number) < 0 || (c.index as number) >= obsDim) {
@@ -282,7 +284,7 @@ export function checkExternalArtifact(x: unknown, experiment: ContinuousEnvName)
   if (!isRecord(r) || (r.kind !== 'sparse' && r.kind !== 'gaussian') || !(typeof r.radius === 'number' && r.radius > 0)
     || !(typeof r.sigma === 'number' && r.sigma > 0) || typeof r.terminateOnGoal !== 'boolean') fail(at('reward'), 'expected {kind: sparse|gaussian, radius > 0, sigma > 0, terminateOnGoal}');
   if (typeof x.gamma !== 'number' || !(x.gamma >= 0 && x.gamma < 1)) fail(at('gamma'), 'expected a number in [0, 1)');
-  if (x.nActions !== EXPERIMENT_ACTIONS[experiment]) fail(at('nActions'), `${experiment} has ${EXPERIMENT_ACTIONS[experiment]} actions`);
+  if (x.nActions !== ENVS[experiment].nActions) fail(at('nActions'), `${experiment} has ${ENVS[experiment].nActions} actions`);
   if (typeof x.wallMs !== 'number') fail(at('wallMs'), 'expected a number');
   return x as unknown as ExternalAgentArtifact;
 }

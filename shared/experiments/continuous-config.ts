@@ -154,7 +154,8 @@ export function resolveContinuousConfig(experiment: ContinuousEnvName, input: Co
 
 /** Most agent files one extraction reads. */
 export const MAX_EXTERNAL_AGENTS = 256;
-const UPLOAD_ID = /^[a-z0-9][a-z0-9-]{7,63}$/;
+/** An upload's id (`plearn extract --submit`): what the job API's upload op and a job spec's `upload` accept. */
+export const UPLOAD_ID = /^[a-z0-9][a-z0-9-]{7,63}$/;
 
 function externalOf(agent: string, input: ContinuousInput): ContinuousConfig['external'] {
   if (agent !== 'external') {

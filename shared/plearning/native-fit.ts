@@ -11,6 +11,10 @@
 // the TF.js path.
 
 import type { ContinuousGoal, RewardSpec } from '../envs/continuous-goals.ts';
+import { achieved, rewardOf } from '../envs/continuous-goals.ts';
+import { wrapAngle } from '../envs/continuous.ts';
+import { mountainCar } from '../envs/mountaincar.ts';
+import { reacher } from '../envs/reacher.ts';
 import type { TF, Tensor, Variable } from '../tensor/backend.ts';
 import type { FastCpuAddon } from '../tensor/fast-cpu.ts';
 import { activeFastCpu } from '../tensor/fast-cpu.ts';
@@ -38,24 +42,6 @@ export interface NativeGoals {
 
 export interface NativeBatch { readonly agent: number; readonly states: Float32Array; readonly actions: Int32Array; readonly goals: Int32Array; readonly k: number }
 
-const TWO_PI = 2 * Math.PI;
-const OBS_DIM = { mountaincar: 2, reacher: 6 } as const;
-
-/** Observations of k states (MountainCar: the state; Reacher: wrapped angles, velocities, fingertip). */
-function observe(exp: NativeGoals['experiment'], s: Float32Array, k: number, out: Float64Array): void {
-  if (exp === 'mountaincar') { for (let i = 0; i < 2 * k; i++) out[i] = s[i]; return; }
-  for (let i = 0; i < k; i++) {
-    const [t1, t2] = [s[4 * i], s[4 * i + 1]];
-    const o = 6 * i;
-    out[o] = t1 - TWO_PI * Math.floor((t1 + Math.PI) / TWO_PI);
-    out[o + 1] = t2 - TWO_PI * Math.floor((t2 + Math.PI) / TWO_PI);
-    out[o + 2] = s[4 * i + 2];
-    out[o + 3] = s[4 * i + 3];
-    out[o + 4] = Math.cos(t1) + Math.cos(t2);
-    out[o + 5] = Math.sin(t1) + Math.sin(t2);
-  }
-}
-
 export interface NativeFitStep {
   /** One Adam step over the batches; returns the loss (mean residual penalty). */
   step(batches: readonly NativeBatch[], step: number, lr: number): number;
@@ -69,10 +55,11 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
   if (!native || agents.some((a) => !a.q.native || !a.nativeGoals || a.rewardGradient)) return undefined;
   if (agents.some((a) => a.nativeGoals!.experiment !== agents[0].nativeGoals!.experiment)) return undefined;
   const exp = agents[0].nativeGoals!.experiment;
-  if ((exp === 'mountaincar' ? spec.stateDim !== 2 : spec.stateDim !== 4) || spec.nActions < 1) return undefined;
+  const env = exp === 'mountaincar' ? mountainCar : reacher;
+  if (spec.stateDim !== env.stateDim || spec.nActions < 1) return undefined;
   const D = spec.stateDim;
   const A = spec.nActions;
-  const O = OBS_DIM[exp];
+  const O = env.obsDim;
   const wm: MlpSpec = { inDim: D + A, hidden: spec.hidden, outDim: D, activation: spec.activation, layerNorm: false, head: 'linear' };
   const B = cfg.batchSize;
   const model = new NativeMlp(native, wm, B);
@@ -82,6 +69,12 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
   const next = new Float32Array(B * D);
   const obsNext = new Float64Array(B * O);
   const obsNow = new Float64Array(B * O);
+  // The env's own observe reads float64 states.
+  const states64 = new Float64Array(B * D);
+  const observe = (s: Float32Array, k: number, out: Float64Array) => {
+    for (let j = 0; j < k * D; j++) states64[j] = s[j];
+    env.observe(states64, out, k);
+  };
   const df = new Float32Array(B * D);
   const angle = new Uint8Array(D);
   for (const d of spec.angleDims) angle[d] = 1;
@@ -89,7 +82,8 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
   const qs = agents.map((a) => {
     const q = a.q.native!;
     const P = backingArrays(tf, q.params);
-    return P && { q, P, inDim: q.spec.inDim, nQ: q.obsDims.length, nG: q.spec.inDim - q.obsDims.length };
+    // Targets and predicted states go through the agent together: 2B rows.
+    return P && { q, P, net: nativeMlp(native, q.spec, 2 * B), inDim: q.spec.inDim, nQ: q.obsDims.length, nG: q.spec.inDim - q.obsDims.length };
   });
   if (qs.some((x) => !x)) return undefined;
   const widest = Math.max(...qs.map((x) => x!.inDim));
@@ -109,14 +103,10 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
       }
     }
   };
-  /** Reward and termination of each goal at observations obs (sparse: inside the radius; gaussian: exp(−d²/2σ²)). */
+  /** Reward and termination of the batch's goal i at observations obs, as the env's goals score them. */
   const backup = (g: NativeGoals, obs: Float64Array, goals: Int32Array, i: number): [number, number] => {
     const goal = g.goals[goals[i]];
-    let d2 = 0;
-    for (let c = 0; c < O; c++) { const e = (obs[i * O + c] - goal.target[c]) * goal.mask[c]; d2 += e * e; }
-    const inside = d2 < g.reward.radius * g.reward.radius ? 1 : 0;
-    const r = g.reward.kind === 'sparse' ? inside : Math.exp(-d2 / (2 * g.reward.sigma * g.reward.sigma));
-    return [r, g.reward.terminateOnGoal ? inside : 0];
+    return [rewardOf(obs, i * O, goal, g.reward), g.reward.terminateOnGoal && achieved(obs, i * O, goal, g.reward.radius) ? 1 : 0];
   };
 
   return {
@@ -130,7 +120,7 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
         const { k, states: s, actions: a, goals } = b;
         const agent = agents[b.agent];
         const qa = qs[b.agent]!;
-        const net = nativeMlp(native, qa.q.spec, 2 * B);
+        const net = qa.net;
         // ŝ' = wrap(s + f(s, a)).
         for (let i = 0; i < k; i++) {
           for (let d = 0; d < D; d++) xW[i * (D + A) + d] = box ? (2 * (s[i * D + d] - box.low[d])) / (box.high[d] - box.low[d]) - 1 : s[i * D + d];
@@ -139,12 +129,12 @@ export function nativeFitStep(tf: TF, cfg: Pick<FitConfig, 'model' | 'gamma' | '
         const f = model.forward(W, xW, k);
         for (let j = 0; j < k * D; j++) {
           const x = s[j] + f[j];
-          next[j] = angle[j % D] ? x - TWO_PI * Math.floor((x + Math.PI) / TWO_PI) : x;
+          next[j] = angle[j % D] ? wrapAngle(x) : x;
         }
         // Targets Q(s, a, g) and Q(ŝ', ·, g) in one pass: rows [0, k) and [k, 2k); the second half's activations serve the backward pass.
-        observe(exp, s, k, obsNow);
+        observe(s, k, obsNow);
         rows(b.agent, obsNow, goals, k, xQ);
-        observe(exp, next, k, obsNext);
+        observe(next, k, obsNext);
         rows(b.agent, obsNext, goals, k, xQ.subarray(k * qa.inDim));
         const qBoth = net.forward(qa.P, xQ, 2 * k);
         for (let i = 0; i < k; i++) target[i] = qBoth[i * A + a[i]];

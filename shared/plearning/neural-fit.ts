@@ -290,35 +290,25 @@ export async function fitWorldModel(
         }
       }
       const lr = learningRate(cfg, step);
+      // Each agent's share of the batch: its states, then its actions, drawn in agent order.
+      const drawn: NativeBatch[] = [];
+      perAgent.forEach((p, agent) => {
+        const k = p.goals.length;
+        if (k === 0) return;
+        sample(rng, k, stateBuf);
+        const actions = new Int32Array(k);
+        for (let i = 0; i < k; i++) actions[i] = rng.int(nA);
+        drawn.push({ agent, k, states: Float32Array.from(stateBuf.subarray(0, k * D)), actions, goals: Int32Array.from(p.goals) });
+      });
       if (fast) {
-        const batches: NativeBatch[] = [];
-        perAgent.forEach((p, agent) => {
-          const k = p.goals.length;
-          if (k === 0) return;
-          sample(rng, k, stateBuf);
-          const actions = new Int32Array(k);
-          for (let i = 0; i < k; i++) actions[i] = rng.int(nA);
-          batches.push({ agent, k, states: Float32Array.from(stateBuf.subarray(0, k * D)), actions, goals: Int32Array.from(p.goals) });
-        });
-        pending.push(fast.step(batches, step, lr));
+        pending.push(fast.step(drawn, step, lr));
         if (pending.length >= logEvery || step + 1 === cfg.steps) await flush(step + 1);
         continue;
       }
       const lossValue = tf.tidy(() => {
-        const batches: AgentBatch[] = [];
-        perAgent.forEach((p, agent) => {
-          const k = p.goals.length;
-          if (k === 0) return;
-          sample(rng, k, stateBuf);
-          const actions = new Int32Array(k);
-          for (let i = 0; i < k; i++) actions[i] = rng.int(nA);
-          batches.push({
-            agent,
-            states: tf.tensor2d(Float32Array.from(stateBuf.subarray(0, k * D)), [k, D]),
-            actions: tf.tensor1d(actions, 'int32'),
-            goals: tf.tensor1d(Int32Array.from(p.goals), 'int32'),
-          });
-        });
+        const batches: AgentBatch[] = drawn.map((b) => ({
+          agent: b.agent, states: tf.tensor2d(b.states, [b.k, D]), actions: tf.tensor1d(b.actions, 'int32'), goals: tf.tensor1d(b.goals, 'int32'),
+        }));
         const { value, grads } = tf.valueAndGrads((...ps: Tensor[]) => bellmanResidualLoss(tf, cfg, ps, agents, batches))(params);
         fitAdamStep(tf, params, grads, m, v, step, lr);
         return value as Scalar;

@@ -10,7 +10,7 @@
 import { LayoutError, stateCount } from '../envs/fourrooms/layout.ts';
 import { unseenTasks } from '../envs/continuous-tasks.ts';
 import { continuousEnv } from '../experiments/continuous.ts';
-import { MAX_EXTERNAL_AGENTS, TRAINING_GOALS } from '../experiments/continuous-config.ts';
+import { MAX_EXTERNAL_AGENTS, TRAINING_GOALS, UPLOAD_ID } from '../experiments/continuous-config.ts';
 import type { ContinuousConfig } from '../experiments/continuous-config.ts';
 import { resolveFourRoomsConfig } from '../experiments/fourrooms-config.ts';
 import type { FourRoomsConfig } from '../experiments/fourrooms-config.ts';
@@ -288,7 +288,6 @@ export function parseRequest(op: string, body: unknown): ApiRequest {
   }
 }
 
-const UPLOAD_ID = /^[a-z0-9][a-z0-9-]{7,63}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function uploadPart(b: Record<string, unknown>): UploadPart {

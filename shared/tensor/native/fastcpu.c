@@ -827,6 +827,11 @@ static int get_bool(napi_env env, napi_value v, int *out) {
   float name;          \
   if (!get_float(env, argv[i], &name)) FAIL("argument " #i " must be a number");
 
+// RAdam's step runs in double, as radam.ts's: its scalars are not rounded to float.
+#define DOUBLE(i, name) \
+  double name;         \
+  if (napi_get_value_double(env, argv[i], &name) != napi_ok) FAIL("argument " #i " must be a number");
+
 #define BOOL(i, name) \
   int name;           \
   if (!get_bool(env, argv[i], &name)) FAIL("argument " #i " must be a boolean");
@@ -1045,14 +1050,15 @@ static napi_value js_radam(napi_env env, napi_callback_info info) {
   F32(1, g, glen);
   F32(2, m, mlen);
   F32(3, v, vlen);
-  double d[7];
-  for (int i = 0; i < 7; i++) {
-    if (i == 4) continue;
-    if (napi_get_value_double(env, argv[4 + i], &d[i]) != napi_ok) FAIL("radam: numeric arguments expected");
-  }
+  DOUBLE(4, gscale);
+  DOUBLE(5, b1);
+  DOUBLE(6, b2);
+  DOUBLE(7, eps);
   BOOL(8, rectified);
+  DOUBLE(9, step_scale);
+  DOUBLE(10, inv_bc2);
   if (glen < plen || mlen < plen || vlen < plen) FAIL("radam: array too short");
-  radam_ctx ctx = {p, m, v, g, plen, d[0], d[1], d[2], d[3], d[5], d[6], rectified};
+  radam_ctx ctx = {p, m, v, g, plen, gscale, b1, b2, eps, step_scale, inv_bc2, rectified};
   parallel(radam_part, &ctx, plen, GRAIN);
   return NULL;
 }
