@@ -13,6 +13,8 @@ writes them (one jitted function per step, data on the device):
   Q-network, the L1 Bellman residual |Q(s,a,g) − r − γ(1 − d)·max_a' Q(ŝ',a',g)|
   with the sparse position goals, Adam (optax) on a cosine schedule. The batch
   (states, actions, goals) is drawn on the device inside the step.
+- ``env E`` and ``vi E`` (E: mountaincar, reacher): a batched environment step
+  and a sweep of grid value iteration (bench/jax_envs.py).
 
 Standalone: prints one JSON line of versions, then one per row::
 
@@ -37,6 +39,8 @@ import sys
 import time
 
 ROWS = ["pqn 3x256", "pqn 4x1024", "pqn 6x2048", "fit 512", "fit 4096"]
+# The environment rows (bench/jax_envs.py): CPU-side work in both programs.
+ENV_ROWS = ["env mountaincar", "env reacher", "vi mountaincar", "vi reacher"]
 
 PQN_BATCH = 256
 IN_DIM = 3  # MountainCar: position, velocity, goal position
@@ -66,7 +70,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--threads", type=int, default=2, help="CPU cores XLA may use (CPU only)")
-    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows, of: " + ", ".join(ROWS))
+    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows, of: " + ", ".join(ROWS + ENV_ROWS))
     p.add_argument("--block-seconds", type=float, default=0.3, help="aim of one timed block")
     p.add_argument("--reps", type=int, default=3, help="timed blocks per row (the median is printed)")
     p.add_argument("--serve", action="store_true", help="answer JSON commands on stdin")
@@ -167,9 +171,13 @@ class Bench:
     # ---- steps ---------------------------------------------------------------
 
     def build(self, row):
-        if row not in ROWS:
-            raise ValueError("unknown row %r; rows: %s" % (row, ", ".join(ROWS)))
+        if row not in ROWS + ENV_ROWS:
+            raise ValueError("unknown row %r; rows: %s" % (row, ", ".join(ROWS + ENV_ROWS)))
         kind, arg = row.split(" ", 1)
+        if kind in ("env", "vi"):
+            import jax_envs
+
+            return (jax_envs.build_env if kind == "env" else jax_envs.build_vi)(self, arg)
         # Every array is put on self.device explicitly; the jitted steps run where their inputs are.
         return self.build_pqn(*map(int, arg.split("x"))) if kind == "pqn" else self.build_fit(int(arg))
 

@@ -33,71 +33,20 @@ import type { AgentBatch, FitAgent, FitConfig } from '../shared/plearning/neural
 import { bellmanResidualLoss, fitAdamStep, learningRate } from '../shared/plearning/neural-fit.ts';
 import { DEFAULT_MODEL, initWorldModel, weightsToTensors } from '../shared/plearning/neural-model.ts';
 import { nativeFitStep } from '../shared/plearning/native-fit.ts';
-import { BACKEND_NAMES, initBackend } from '../shared/tensor/backend.ts';
-import type { BackendName, Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../shared/tensor/backend.ts';
+import { initBackend } from '../shared/tensor/backend.ts';
+import type { Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../shared/tensor/backend.ts';
 import { radam } from '../shared/tensor/radam.ts';
 import { Rng } from '../shared/util/rng.ts';
+import { envRowBatch, envRowStep, type EnvRowName } from './env-steps.ts';
+import { gpuOptions, type GpuBenchOptions, type GpuRowName } from './gpu-options.ts';
 import { JaxSide, type JaxInfo } from './jax-side.ts';
 
-export const GPU_ROWS = ['pqn 3x256', 'pqn 4x1024', 'pqn 6x2048', 'fit 512', 'fit 4096'] as const;
-export type GpuRowName = (typeof GPU_ROWS)[number];
+export { GPU_ROWS, GPU_VALUE_OPTIONS, gpuOptions, jaxOptions, type GpuBenchOptions, type GpuRowName } from './gpu-options.ts';
 
 const PQN_BATCH = 256;
 const FIT_Q_HIDDEN = [1024, 1024, 1024, 1024];
 /** The paper preset's fit length: only its cosine schedule's learning rate depends on it. */
 const FIT_SCHEDULE_STEPS = 20_000;
-
-export interface GpuBenchOptions {
-  readonly backend: BackendName | 'auto';
-  readonly rows: readonly GpuRowName[];
-  readonly reps: number;
-  readonly blockSeconds: number;
-  /** auto: the GPU when plearn got a hardware adapter, else the CPU (2 threads). */
-  readonly jaxDevice: 'auto' | 'cpu' | 'gpu' | 'off';
-  /** Appends a JSON line per finished row here, so a run cut short by a time limit still leaves its rows. */
-  readonly rowsOut?: string;
-}
-
-/** The section's options that take a value: bench/index.ts must not read those values as section names. */
-export const GPU_VALUE_OPTIONS: readonly string[] = ['--backend', '--rows', '--reps', '--block-seconds', '--jax-device', '--rows-out'];
-
-/**
- * `npm run bench -- jax`: the same rows on the CPU, plearn's fast path (cpu-blas)
- * against JAX on the CPU, 9 interleaved repetitions unless --reps says otherwise.
- */
-export function jaxOptions(argv: readonly string[]): GpuBenchOptions {
-  const o = gpuOptions(argv);
-  const named = (n: string) => argv.some((a) => a === n || a.startsWith(`${n}=`));
-  return { ...o, backend: named('--backend') ? o.backend : 'cpu-blas', jaxDevice: 'cpu', reps: named('--reps') || process.env.PLEARN_BENCH_REPS ? o.reps : 9 };
-}
-
-/** The section's options from the command line (`--name value` or `--name=value`). */
-export function gpuOptions(argv: readonly string[]): GpuBenchOptions {
-  const get = (name: string): string | undefined => {
-    for (let i = 0; i < argv.length; i++) {
-      if (argv[i] === name) return argv[i + 1];
-      if (argv[i].startsWith(`${name}=`)) return argv[i].slice(name.length + 1);
-    }
-    return undefined;
-  };
-  const backend = get('--backend') ?? 'auto';
-  if (backend !== 'auto' && !(BACKEND_NAMES as readonly string[]).includes(backend)) {
-    throw new Error(`bench gpu: unknown backend ${backend}; allowed: auto, ${BACKEND_NAMES.join(', ')}`);
-  }
-  const rows = (get('--rows') ?? GPU_ROWS.join(',')).split(',').map((r) => r.trim()).filter((r) => r !== '');
-  const bad = rows.filter((r) => !(GPU_ROWS as readonly string[]).includes(r));
-  if (bad.length > 0) throw new Error(`bench gpu: unknown row ${bad.join(', ')}; rows: ${GPU_ROWS.join(', ')}`);
-  const jaxDevice = get('--jax-device') ?? 'auto';
-  if (!['auto', 'cpu', 'gpu', 'off'].includes(jaxDevice)) throw new Error(`bench gpu: --jax-device is auto, cpu, gpu or off, not ${jaxDevice}`);
-  const reps = Number(get('--reps') ?? process.env.PLEARN_BENCH_REPS ?? 3);
-  const blockSeconds = Number(get('--block-seconds') ?? 0.3);
-  if (!(Number.isInteger(reps) && reps >= 1)) throw new Error(`bench gpu: --reps must be a positive integer, not ${reps}`);
-  if (!(blockSeconds > 0)) throw new Error(`bench gpu: --block-seconds must be positive, not ${blockSeconds}`);
-  return {
-    backend: backend as BackendName | 'auto', rows: rows as GpuRowName[], reps, blockSeconds,
-    jaxDevice: jaxDevice as GpuBenchOptions['jaxDevice'], ...(get('--rows-out') ? { rowsOut: get('--rows-out') } : {}),
-  };
-}
 
 export interface GpuRow {
   row: GpuRowName;
@@ -249,14 +198,18 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
   };
 }
 
-function plearnStep(tf: TF, row: GpuRowName, rng: Rng): PlearnStep {
+async function plearnStep(tf: TF, row: GpuRowName, rng: Rng): Promise<PlearnStep> {
   const [kind, arg] = row.split(' ');
+  if (kind === 'env' || kind === 'vi') return envRowStep(row as EnvRowName);
   if (kind === 'fit') return fitStep(tf, Number(arg), rng);
   const [depth, width] = arg.split('x').map(Number);
   return pqnStep(tf, depth, width, rng);
 }
 
-const batchOf = (row: GpuRowName): number => (row.startsWith('fit') ? Number(row.split(' ')[1]) : PQN_BATCH);
+function batchOf(row: GpuRowName): number {
+  if (row.startsWith('env') || row.startsWith('vi')) return envRowBatch(row as EnvRowName);
+  return row.startsWith('fit') ? Number(row.split(' ')[1]) : PQN_BATCH;
+}
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -304,7 +257,7 @@ export async function benchGpu(opts: GpuBenchOptions = gpuOptions(process.argv.s
       const jt: number[] = [];
       let jaxOk = side !== undefined && jaxSkipped === undefined;
       try {
-        step = plearnStep(tf, row, rng);
+        step = await plearnStep(tf, row, rng);
         // One step compiles the shaders (or warms the CPU paths); the next sizes the blocks.
         await step.block(1);
         let t0 = performance.now();

@@ -100,8 +100,10 @@ test(`fast cpu: seed ${seed}; the backend line names OpenBLAS and the thread cou
   assert.match(auto.detail, /skipped tensorflow-gpu: not installed; webgpu: [^;]+; tensorflow: not installed$/);
 });
 
-test('fast cpu: matMul with every transpose, batched and broadcast, odd sizes', { skip }, async () => {
-  for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [129, 7, 65], [6, 257, 3], [300, 300, 301]] as const) {
+// Past 2^18 multiply-adds a product is cut into row or column blocks over the pool, and a side of at most 8 takes the thin
+// loops instead of sgemm: these sizes reach every cut (rows, columns, batch) with each thin side and with none.
+test('fast cpu: matMul with every transpose, batched and broadcast, odd sizes, thin and split', { skip }, async () => {
+  for (const [M, K, N] of [[1, 1, 1], [37, 53, 29], [129, 7, 65], [6, 257, 3], [300, 300, 301], [700, 5, 300], [1000, 300, 3], [4, 600, 700], [9, 700, 500], [300, 401, 530]] as const) {
     for (const ta of [false, true]) {
       for (const tb of [false, true]) {
         const a = randn(3 * M * K);

@@ -267,6 +267,22 @@ function iterate(trans: Transitions, gamma: number, policy: Int32Array | null, o
   return { Q, V, iters, delta, converged: delta < tol };
 }
 
+/**
+ * n sweeps of optimal control from V, the result back in V (scratch: a second
+ * array of its length). valueIteration's inner loop without its convergence
+ * test or final Q: the unit the bench times against JAX.
+ */
+export function valueSweeps(trans: Transitions, gamma: number, V: Float64Array, scratch: Float64Array, n: number): void {
+  const off = cornerOffsets(trans.grid, new Int32Array(1 << trans.grid.dims));
+  const w = new Float64Array(1 << trans.grid.dims);
+  let [a, b] = [V, scratch];
+  for (let i = 0; i < n; i++) {
+    sweep(trans, gamma, off, w, a, b, null, null);
+    [a, b] = [b, a];
+  }
+  if (a !== V) V.set(a);
+}
+
 /** Optimal control: Q(s,a) = r(s') + γ(1 − d(s'))·max_a' Q(s',a'), V read by interpolation. */
 export function valueIteration(trans: Transitions, gamma: number, opts: IterationOptions = {}): ViResult {
   return iterate(trans, gamma, null, opts);

@@ -26,6 +26,11 @@ const ACT_RELU = 1;
 const ACT_SIGMOID = 2;
 const ACT_TANH = 3;
 const REDUCE_SUM = 0;
+/** fastcpu.c's binary ops taking an activation's output and the gradient w.r.t. it; operands full (mode 0). */
+const BIN_TANH_GRAD = 7;
+const BIN_RELU_GRAD = 8;
+const BIN_SIGMOID_GRAD = 9;
+const FULL = 0;
 /** fused.ts's LayerNorm ε (mlp.ts passes none). */
 const LN_EPSILON = 1e-5;
 
@@ -129,7 +134,7 @@ export class NativeMlp {
     };
     const dZ = back.dOutZ;
     if (spec.head === 'sigmoid') {
-      for (let j = 0; j < n * A; j++) { const s = out[j]; dZ[j] = dOut[j] * s * (1 - s); }
+      native.binary(BIN_SIGMOID_GRAD, out, FULL, dOut, FULL, dZ, n, A);
     } else {
       dZ.set(dOut.subarray(0, n * A));
     }
@@ -147,13 +152,11 @@ export class NativeMlp {
       const dz = back.dz;
       i -= spec.layerNorm ? 4 : 2;
       if (spec.layerNorm) {
-        if (spec.activation === 'tanh') for (let j = 0; j < n * w; j++) dh[j] *= 1 - h[j] * h[j];
+        if (spec.activation === 'tanh') native.binary(BIN_TANH_GRAD, h, FULL, dh, FULL, dh, n, w);
         const [dg, db] = grads ? [grads[i + 2], grads[i + 3]] : [back.dg, back.db];
         native.layerNormGrad(dh, zOf(l), p[i + 2], rowsOf(this.mean[l]), rowsOf(this.rstd[l]), spec.activation === 'relu' ? h : null, dz, dg, db, n, w);
-      } else if (spec.activation === 'relu') {
-        for (let j = 0; j < n * w; j++) dz[j] = h[j] > 0 ? dh[j] : 0;
       } else {
-        for (let j = 0; j < n * w; j++) dz[j] = dh[j] * (1 - h[j] * h[j]);
+        native.binary(spec.activation === 'relu' ? BIN_RELU_GRAD : BIN_TANH_GRAD, h, FULL, dh, FULL, dz, n, w);
       }
       if (grads) {
         native.gemm(true, false, 1, k, w, n, below(l), 0, dz, 0, grads[i], null, ACT_LINEAR);
