@@ -53,6 +53,9 @@ export interface FastCpuAddon {
   sumsq(x: Float32Array): number;
   setThreads(n: number): number;
   info(): { threads: number; blasThreads: number; blasCore: string; blasConfig: string };
+  /** One sweep of grid value iteration (shared/continuous/grid-vi.ts's, bit for bit) over the pool; returns max |Vn − V|. */
+  viSweep(dims: number, nActions: number, base: Int32Array, frac: Float32Array, r: Float32Array, d: Uint8Array, off: Int32Array, gamma: number,
+    V: Float64Array, Vn: Float64Array, policy: Int32Array | null, Q: Float64Array | null): number;
 }
 
 // Op codes: the enums of fastcpu.c.
@@ -68,7 +71,7 @@ const REDUCE: Readonly<Record<string, number>> = { Sum: 0, Mean: 1, Max: 2, Min:
 const MODE = { full: 0, scalar: 1, row: 2, col: 3 } as const;
 
 const ADDON_FUNCTIONS: readonly (keyof FastCpuAddon)[] = [
-  'gemm', 'unary', 'binary', 'reduce', 'layerNorm', 'layerNormGrad', 'adam', 'radam', 'sumsq', 'setThreads', 'info',
+  'gemm', 'unary', 'binary', 'reduce', 'layerNorm', 'layerNormGrad', 'adam', 'radam', 'sumsq', 'setThreads', 'info', 'viSweep',
 ];
 
 /** Where the install step puts the addon; PLEARN_FAST_CPU_ADDON overrides it (tests point it elsewhere). */
@@ -83,6 +86,11 @@ export function defaultThreads(): number {
 }
 
 let addon: FastCpuAddon | undefined;
+
+/** The addon when this thread has already loaded it (the cpu-blas backend did), else undefined: never loads it. */
+export function loadedFastCpu(): FastCpuAddon | undefined {
+  return addon;
+}
 
 /**
  * Load and smoke-test the addon. Throws one-line errors saying what to do;

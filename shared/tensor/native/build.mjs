@@ -16,6 +16,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'fastcpu.c');
+// fastcpu.c includes these: a change to any of them rebuilds.
+const sources = [src, join(here, 'gridvi.c')];
+const newest = () => Math.max(...sources.map((f) => statSync(f).mtimeMs));
 const outDir = join(here, 'build');
 const out = join(outDir, 'fastcpu.node');
 const strict = process.argv.includes('--strict');
@@ -23,7 +26,7 @@ const quiet = process.argv.includes('--quiet');
 
 function skip(reason) {
   // An addon older than its source must not outlive a failed rebuild.
-  if (existsSync(out) && statSync(out).mtimeMs < statSync(src).mtimeMs) rmSync(out, { force: true });
+  if (existsSync(out) && statSync(out).mtimeMs < newest()) rmSync(out, { force: true });
   process.stdout.write(`plearn: fast CPU path not built (${reason}); the plain TensorFlow.js backend will be used\n`);
   process.exit(strict ? 1 : 0);
 }
@@ -31,7 +34,7 @@ function skip(reason) {
 if (process.env.PLEARN_FAST_CPU === 'off') skip('PLEARN_FAST_CPU=off');
 if (process.platform !== 'linux') skip(`platform ${process.platform} is not supported yet`);
 
-const upToDate = existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs && !process.argv.includes('--force');
+const upToDate = existsSync(out) && statSync(out).mtimeMs >= newest() && !process.argv.includes('--force');
 if (upToDate) {
   if (!quiet) process.stdout.write(`plearn: fast CPU addon up to date (${out})\n`);
   process.exit(0);

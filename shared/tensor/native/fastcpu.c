@@ -1294,6 +1294,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   return out;
 }
 
+#include "gridvi.c"
+
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
@@ -1310,6 +1312,7 @@ NAPI_MODULE_INIT() {
     {"sumsq", js_sumsq},
     {"setThreads", js_set_threads},
     {"info", js_info},
+    {"viSweep", js_vi_sweep},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;
