@@ -42,7 +42,8 @@ export interface FastCpuAddon {
   ): void;
   layerNormGrad(
     dy: Float32Array, x: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array, y: Float32Array | null,
-    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, cols: number,
+    /** Null for both when only dx is wanted (a frozen network). */
+    dx: Float32Array, dgamma: Float32Array | null, dbeta: Float32Array | null, rows: number, cols: number,
   ): void;
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
     lr: number, beta1: number, beta2: number, eps: number, bc1: number, bc2: number): void;

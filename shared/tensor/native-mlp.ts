@@ -48,8 +48,6 @@ export class NativeMlp {
   private back?: {
     /** Gradients w.r.t. each layer's output, the scratch of the layer below, and w.r.t. the head's input. */
     dh: Float32Array[]; dz: Float32Array; dOutZ: Float32Array;
-    /** LayerNorm's γ and β gradients of a frozen network (computed by the kernel, then dropped). */
-    dg: Float32Array; db: Float32Array;
   };
   private grads?: Float32Array[];
   /** The loss's gradient w.r.t. the output, for callers to fill (n × outDim). */
@@ -130,7 +128,7 @@ export class NativeMlp {
     const widest = Math.max(...spec.hidden);
     const back = this.back ??= {
       dh: [spec.inDim, ...spec.hidden].map((w) => new Float32Array(this.maxRows * w)), dz: new Float32Array(this.maxRows * widest),
-      dOutZ: new Float32Array(this.maxRows * A), dg: new Float32Array(widest), db: new Float32Array(widest),
+      dOutZ: new Float32Array(this.maxRows * A),
     };
     const dZ = back.dOutZ;
     if (spec.head === 'sigmoid') {
@@ -153,7 +151,7 @@ export class NativeMlp {
       i -= spec.layerNorm ? 4 : 2;
       if (spec.layerNorm) {
         if (spec.activation === 'tanh') native.binary(BIN_TANH_GRAD, h, FULL, dh, FULL, dh, n, w);
-        const [dg, db] = grads ? [grads[i + 2], grads[i + 3]] : [back.dg, back.db];
+        const [dg, db] = grads ? [grads[i + 2], grads[i + 3]] : [null, null];
         native.layerNormGrad(dh, zOf(l), p[i + 2], rowsOf(this.mean[l]), rowsOf(this.rstd[l]), spec.activation === 'relu' ? h : null, dz, dg, db, n, w);
       } else {
         native.binary(spec.activation === 'relu' ? BIN_RELU_GRAD : BIN_TANH_GRAD, h, FULL, dh, FULL, dz, n, w);

@@ -618,7 +618,7 @@ static void ln_part(void *p, int part, int parts) {
 typedef struct {
   const float *dy, *x, *gamma, *mean, *rstd, *y;  // y: the forward output, read only for the ReLU mask
   float *dx;
-  double *partial;  // parts × 2 × cols: Σ g·x̂ then Σ g, per part
+  double *partial;  // parts × 2 × cols: Σ g·x̂ then Σ g, per part; null: not wanted
   float *scratch;   // parts × 2 × cols: g and x̂ of the row in hand
   size_t rows, cols;
 } lng_ctx;
@@ -635,9 +635,11 @@ HOT static void lng_row(const float *restrict dy, const float *restrict x, const
     memcpy(g, dy, n * sizeof(float));
   }
   for (size_t j = 0; j < n; j++) xh[j] = (x[j] - m) * r;
-  for (size_t j = 0; j < n; j++) {
-    dgamma[j] += (double)(g[j] * xh[j]);
-    dbeta[j] += (double)g[j];
+  if (dgamma) {
+    for (size_t j = 0; j < n; j++) {
+      dgamma[j] += (double)(g[j] * xh[j]);
+      dbeta[j] += (double)g[j];
+    }
   }
   for (size_t j = 0; j < n; j++) g[j] *= gamma[j];
   float ma = (float)(sum_contig(g, n) / (double)n);
@@ -649,8 +651,8 @@ static void lng_part(void *p, int part, int parts) {
   lng_ctx *c = p;
   size_t lo, hi;
   split_rows(c->rows, part, parts, &lo, &hi);
-  double *dgamma = c->partial + (size_t)part * 2 * c->cols;
-  double *dbeta = dgamma + c->cols;
+  double *dgamma = c->partial ? c->partial + (size_t)part * 2 * c->cols : NULL;
+  double *dbeta = dgamma ? dgamma + c->cols : NULL;
   float *g = c->scratch + (size_t)part * 2 * c->cols;
   float *xh = g + c->cols;
   for (size_t i = lo; i < hi; i++) {
@@ -1174,13 +1176,15 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
   F32(4, rstd, rlen);
   F32_OPT(5, y, ylen);
   F32(6, dx, dxlen);
-  F32(7, dgamma, dglen);
-  F32(8, dbeta, dblen);
+  // Null γ and β gradients: a frozen network's pass, which only wants dx.
+  F32_OPT(7, dgamma, dglen);
+  F32_OPT(8, dbeta, dblen);
   SIZE(9, rows);
   SIZE(10, cols);
   size_t n = rows * cols;
   if (cols == 0) FAIL("layerNormGrad: zero columns");
-  if (dylen < n || xlen < n || dxlen < n || (y && ylen < n) || glen < cols || mlen < rows || rlen < rows || dglen < cols || dblen < cols)
+  if ((dgamma == NULL) != (dbeta == NULL)) FAIL("layerNormGrad: dgamma and dbeta must both be arrays or both null");
+  if (dylen < n || xlen < n || dxlen < n || (y && ylen < n) || glen < cols || mlen < rows || rlen < rows || (dgamma && (dglen < cols || dblen < cols)))
     FAIL("layerNormGrad: array too short");
   int parts = plan_parts(n, GRAIN);
   double *partial = calloc((size_t)parts * 2 * cols, sizeof(double));
@@ -1190,10 +1194,10 @@ static napi_value js_layer_norm_grad(napi_env env, napi_callback_info info) {
     free(scratch);
     FAIL("layerNormGrad: out of memory");
   }
-  lng_ctx ctx = {dy, x, gamma, mean, rstd, y, dx, partial, scratch, rows, cols};
+  lng_ctx ctx = {dy, x, gamma, mean, rstd, y, dx, dgamma ? partial : NULL, scratch, rows, cols};
   run_parts(lng_part, &ctx, parts);
   free(scratch);
-  for (size_t j = 0; j < cols; j++) {
+  for (size_t j = 0; dgamma && j < cols; j++) {
     double sg = 0, sb = 0;
     for (int p = 0; p < parts; p++) {
       sg += partial[(size_t)p * 2 * cols + j];
