@@ -6,8 +6,10 @@ import { ENV_ROWS, type EnvRowName } from './env-steps.ts';
 
 export const GPU_ROWS = ['pqn 3x256', 'pqn 4x1024', 'pqn 6x2048', 'fit 512', 'fit 4096'] as const;
 /** A training row (both sections) or an environment row (the jax section's default; CPU work on both sides). */
-export type GpuRowName = (typeof GPU_ROWS)[number] | EnvRowName;
-const ALL_ROWS: readonly string[] = [...GPU_ROWS, ...ENV_ROWS];
+/** The fit step at `plearn run`'s quick preset shapes (a 3×256 agent): the end-to-end fit's step, on the CPU. */
+export const QUICK_FIT_ROWS = ['fit 512 3x256'] as const;
+export type GpuRowName = (typeof GPU_ROWS)[number] | (typeof QUICK_FIT_ROWS)[number] | EnvRowName;
+const ALL_ROWS: readonly string[] = [...GPU_ROWS, ...QUICK_FIT_ROWS, ...ENV_ROWS];
 
 export interface GpuBenchOptions {
   readonly backend: BackendName | 'auto';
@@ -33,7 +35,7 @@ export function jaxOptions(argv: readonly string[]): GpuBenchOptions {
   const named = (n: string) => argv.some((a) => a === n || a.startsWith(`${n}=`));
   return {
     ...o, backend: named('--backend') ? o.backend : 'cpu-blas', jaxDevice: 'cpu', reps: named('--reps') || process.env.PLEARN_BENCH_REPS ? o.reps : 9,
-    rows: named('--rows') ? o.rows : [...GPU_ROWS, ...ENV_ROWS],
+    rows: named('--rows') ? o.rows : [...GPU_ROWS, ...QUICK_FIT_ROWS, ...ENV_ROWS],
   };
 }
 

@@ -13,6 +13,8 @@ writes them (one jitted function per step, data on the device):
   Q-network, the L1 Bellman residual |Q(s,a,g) − r − γ(1 − d)·max_a' Q(ŝ',a',g)|
   with the sparse position goals, Adam (optax) on a cosine schedule. The batch
   (states, actions, goals) is drawn on the device inside the step.
+- ``fit 512 3x256``: the same fit step with a 3×256 agent, `plearn run`'s
+  quick preset (the end-to-end fit's step).
 - ``env E`` and ``vi E`` (E: mountaincar, reacher): a batched environment step
   and a sweep of grid value iteration (bench/jax_envs.py).
 
@@ -41,6 +43,8 @@ import time
 ROWS = ["pqn 3x256", "pqn 4x1024", "pqn 6x2048", "fit 512", "fit 4096"]
 # The environment rows (bench/jax_envs.py): CPU-side work in both programs.
 ENV_ROWS = ["env mountaincar", "env reacher", "vi mountaincar", "vi reacher"]
+# The fit step at `plearn run`'s quick preset shapes (a 3 × 256 agent): the end-to-end fit's step.
+QUICK_FIT_ROWS = ["fit 512 3x256"]
 
 PQN_BATCH = 256
 IN_DIM = 3  # MountainCar: position, velocity, goal position
@@ -70,7 +74,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--threads", type=int, default=2, help="CPU cores XLA may use (CPU only)")
-    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows, of: " + ", ".join(ROWS + ENV_ROWS))
+    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows, of: " + ", ".join(ROWS + QUICK_FIT_ROWS + ENV_ROWS))
     p.add_argument("--block-seconds", type=float, default=0.3, help="aim of one timed block")
     p.add_argument("--reps", type=int, default=3, help="timed blocks per row (the median is printed)")
     p.add_argument("--serve", action="store_true", help="answer JSON commands on stdin")
@@ -171,15 +175,19 @@ class Bench:
     # ---- steps ---------------------------------------------------------------
 
     def build(self, row):
-        if row not in ROWS + ENV_ROWS:
-            raise ValueError("unknown row %r; rows: %s" % (row, ", ".join(ROWS + ENV_ROWS)))
+        known = ROWS + QUICK_FIT_ROWS + ENV_ROWS
+        if row not in known:
+            raise ValueError("unknown row %r; rows: %s" % (row, ", ".join(known)))
         kind, arg = row.split(" ", 1)
         if kind in ("env", "vi"):
             import jax_envs
 
             return (jax_envs.build_env if kind == "env" else jax_envs.build_vi)(self, arg)
         # Every array is put on self.device explicitly; the jitted steps run where their inputs are.
-        return self.build_pqn(*map(int, arg.split("x"))) if kind == "pqn" else self.build_fit(int(arg))
+        if kind == "pqn":
+            return self.build_pqn(*map(int, arg.split("x")))
+        batch, _, agent = arg.partition(" ")
+        return self.build_fit(int(batch), tuple(map(int, agent.split("x"))) if agent else FIT_Q)
 
     def build_pqn(self, depth, width):
         jax, jnp, optax = self.jax, self.jnp, self.optax
@@ -213,10 +221,10 @@ class Bench:
 
         return run
 
-    def build_fit(self, batch):
+    def build_fit(self, batch, agent):
         jax, jnp, optax = self.jax, self.jnp, self.optax
         rng = self.np.random.default_rng(2)
-        q_params = self.q_init(rng, *FIT_Q)
+        q_params = self.q_init(rng, *agent)
         wm = self.wm_init(rng)
         k_run = jax.device_put(jax.random.key(2), self.device)
         tx = optax.adam(optax.cosine_decay_schedule(LR, FIT_SCHEDULE_STEPS))

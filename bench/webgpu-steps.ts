@@ -139,9 +139,9 @@ function pqnStep(tf: TF, depth: number, width: number, rng: Rng): PlearnStep {
  * fitWorldModel so that a timed block does not also pay for the model's
  * initialisation and the final read-back of its weights.
  */
-function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
+function fitStep(tf: TF, batch: number, rng: Rng, agentHidden: readonly number[] = FIT_Q_HIDDEN): PlearnStep {
   const { goals, reward } = trainingGoals('mountaincar');
-  const q = qNetworkQFunction(tf, benchQNet(mountainCarQ(FIT_Q_HIDDEN), rng), goals, observeTf('mountaincar'));
+  const q = qNetworkQFunction(tf, benchQNet(mountainCarQ(agentHidden), rng), goals, observeTf('mountaincar'));
   const agents: FitAgent[] = [{ q, backup: goalBackupTf('mountaincar', goals, reward), nativeGoals: { experiment: 'mountaincar', goals, reward } }];
   const cfg: Pick<FitConfig, 'model' | 'gamma' | 'loss' | 'terminalStates' | 'lr' | 'schedule' | 'steps'> = {
     model: { ...DEFAULT_MODEL, stateDim: 2, nActions: 3 }, gamma: 0.99, loss: 'l1', terminalStates: 'fit',
@@ -201,7 +201,12 @@ function fitStep(tf: TF, batch: number, rng: Rng): PlearnStep {
 async function plearnStep(tf: TF, row: GpuRowName, rng: Rng): Promise<PlearnStep> {
   const [kind, arg] = row.split(' ');
   if (kind === 'env' || kind === 'vi') return envRowStep(row as EnvRowName);
-  if (kind === 'fit') return fitStep(tf, Number(arg), rng);
+  if (kind === 'fit') {
+    // "fit B" (the paper's 4×1024 agent) or "fit B DxW".
+    const agent = row.split(' ')[2];
+    const hidden = agent ? Array<number>(Number(agent.split('x')[0])).fill(Number(agent.split('x')[1])) : FIT_Q_HIDDEN;
+    return fitStep(tf, Number(arg), rng, hidden);
+  }
   const [depth, width] = arg.split('x').map(Number);
   return pqnStep(tf, depth, width, rng);
 }
