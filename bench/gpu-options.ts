@@ -5,9 +5,9 @@ import type { BackendName } from '../shared/tensor/backend.ts';
 import { ENV_ROWS, type EnvRowName } from './env-steps.ts';
 
 export const GPU_ROWS = ['pqn 3x256', 'pqn 4x1024', 'pqn 6x2048', 'fit 512', 'fit 4096'] as const;
-/** A training row (both sections) or an environment row (the jax section's default; CPU work on both sides). */
 /** The fit step at `plearn run`'s quick preset shapes (a 3×256 agent): the end-to-end fit's step, on the CPU. */
 export const QUICK_FIT_ROWS = ['fit 512 3x256'] as const;
+/** A training row (both sections), or the quick fit row or an environment row (the jax section's defaults; CPU work on both sides). */
 export type GpuRowName = (typeof GPU_ROWS)[number] | (typeof QUICK_FIT_ROWS)[number] | EnvRowName;
 const ALL_ROWS: readonly string[] = [...GPU_ROWS, ...QUICK_FIT_ROWS, ...ENV_ROWS];
 
@@ -28,7 +28,7 @@ export const GPU_VALUE_OPTIONS: readonly string[] = ['--backend', '--rows', '--r
 /**
  * `npm run bench -- jax`: the same rows on the CPU, plearn's fast path (cpu-blas)
  * against JAX on the CPU, 9 interleaved repetitions unless --reps says otherwise;
- * the environment rows too.
+ * the quick preset's fit row and the environment rows too.
  */
 export function jaxOptions(argv: readonly string[]): GpuBenchOptions {
   const o = gpuOptions(argv);

@@ -199,13 +199,12 @@ function fitStep(tf: TF, batch: number, rng: Rng, agentHidden: readonly number[]
 }
 
 async function plearnStep(tf: TF, row: GpuRowName, rng: Rng): Promise<PlearnStep> {
-  const [kind, arg] = row.split(' ');
+  const [kind, arg, agent] = row.split(' ');
   if (kind === 'env' || kind === 'vi') return envRowStep(row as EnvRowName);
   if (kind === 'fit') {
     // "fit B" (the paper's 4×1024 agent) or "fit B DxW".
-    const agent = row.split(' ')[2];
-    const hidden = agent ? Array<number>(Number(agent.split('x')[0])).fill(Number(agent.split('x')[1])) : FIT_Q_HIDDEN;
-    return fitStep(tf, Number(arg), rng, hidden);
+    const [depth, width] = agent ? agent.split('x').map(Number) : [FIT_Q_HIDDEN.length, FIT_Q_HIDDEN[0]];
+    return fitStep(tf, Number(arg), rng, Array<number>(depth).fill(width));
   }
   const [depth, width] = arg.split('x').map(Number);
   return pqnStep(tf, depth, width, rng);
@@ -347,9 +346,9 @@ export function formatGpu(b: GpuBench): string {
   ];
   if (!b.onGpu) lines.push('  NOTE            plearn did not run on a hardware GPU: these are not GPU figures');
   lines.push(`  load average    ${b.loadAverage[0].toFixed(2)} → ${b.loadAverage[1].toFixed(2)}`);
-  lines.push(`  ${'row'.padEnd(11)} ${'batch'.padStart(5)}  ${'plearn ms/step'.padStart(14)} ${'steps/s'.padStart(8)}  ${'JAX ms/step'.padStart(11)} ${'steps/s'.padStart(8)}  ${'ratio'.padStart(6)}`);
+  lines.push(`  ${'row'.padEnd(15)} ${'batch'.padStart(6)}  ${'plearn ms/step'.padStart(14)} ${'steps/s'.padStart(8)}  ${'JAX ms/step'.padStart(11)} ${'steps/s'.padStart(8)}  ${'ratio'.padStart(6)}`);
   for (const r of b.rows) {
-    lines.push(`  ${r.row.padEnd(11)} ${String(r.batch).padStart(5)}  ${ms(r.plearnSecondsPerStep).padStart(14)} ${rate(r.plearnStepsPerSec).padStart(8)}  `
+    lines.push(`  ${r.row.padEnd(15)} ${String(r.batch).padStart(6)}  ${ms(r.plearnSecondsPerStep).padStart(14)} ${rate(r.plearnStepsPerSec).padStart(8)}  `
       + `${ms(r.jaxSecondsPerStep).padStart(11)} ${rate(r.jaxStepsPerSec).padStart(8)}  ${(r.ratio === null ? '—' : r.ratio.toFixed(2)).padStart(6)}`
       + (r.error ? `  (${r.error})` : ''));
   }
