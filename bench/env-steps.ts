@@ -20,6 +20,7 @@ export const ENV_BATCH = 4096;
 const VI_POINTS = { mountaincar: 200, reacher: 15 } as const;
 const GAMMA = 0.99;
 
+/** One row's plearn step: `block(k)` runs k steps and returns once their results are read back. */
 export interface RowStep {
   block(k: number): Promise<void>;
   dispose(): void;

@@ -37,7 +37,7 @@ import { initBackend } from '../shared/tensor/backend.ts';
 import type { Scalar, TF, Tensor, Tensor1D, Tensor2D, Variable } from '../shared/tensor/backend.ts';
 import { radam } from '../shared/tensor/radam.ts';
 import { Rng } from '../shared/util/rng.ts';
-import { envRowBatch, envRowStep, type EnvRowName } from './env-steps.ts';
+import { envRowBatch, envRowStep, type EnvRowName, type RowStep } from './env-steps.ts';
 import { gpuOptions, type GpuBenchOptions, type GpuRowName } from './gpu-options.ts';
 import { JaxSide, type JaxInfo } from './jax-side.ts';
 
@@ -77,11 +77,8 @@ export interface GpuBench {
   rows: GpuRow[];
 }
 
-/** One row's plearn step: `block(k)` runs k steps and returns once their results are read back. */
-interface PlearnStep {
-  block(k: number): Promise<void>;
-  dispose(): void;
-}
+/** The training rows' steps share the environment rows' shape. */
+type PlearnStep = RowStep;
 
 function gaussian(rng: Rng): number {
   return Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
@@ -139,7 +136,7 @@ function pqnStep(tf: TF, depth: number, width: number, rng: Rng): PlearnStep {
  * fitWorldModel so that a timed block does not also pay for the model's
  * initialisation and the final read-back of its weights.
  */
-function fitStep(tf: TF, batch: number, rng: Rng, agentHidden: readonly number[] = FIT_Q_HIDDEN): PlearnStep {
+function fitStep(tf: TF, batch: number, rng: Rng, agentHidden: readonly number[]): PlearnStep {
   const { goals, reward } = trainingGoals('mountaincar');
   const q = qNetworkQFunction(tf, benchQNet(mountainCarQ(agentHidden), rng), goals, observeTf('mountaincar'));
   const agents: FitAgent[] = [{ q, backup: goalBackupTf('mountaincar', goals, reward), nativeGoals: { experiment: 'mountaincar', goals, reward } }];

@@ -15,7 +15,7 @@
 // successor can be rebuilt (retarget), so a new goal's rewards need no second pass
 // through the dynamics, which may be an expensive learned model.
 
-import { loadedFastCpu, type FastCpuAddon } from '../tensor/fast-cpu.ts';
+import { loadedFastCpu, nativeStepsEnabled, type FastCpuAddon } from '../tensor/fast-cpu.ts';
 import type { GridSpec, GridValues } from './grid.ts';
 import {
   argmaxChannels, cellCount, cellOf, checkGrid, cornerOffsets,
@@ -211,7 +211,7 @@ export interface ViResult {
  * the sweep below.
  */
 function nativeSweeps(): FastCpuAddon | undefined {
-  return process.env.PLEARN_NATIVE_STEPS === 'off' ? undefined : loadedFastCpu();
+  return nativeStepsEnabled() ? loadedFastCpu() : undefined;
 }
 
 /**

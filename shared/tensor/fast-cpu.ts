@@ -88,6 +88,14 @@ export function defaultThreads(): number {
 
 let addon: FastCpuAddon | undefined;
 
+/**
+ * Whether the native training steps and VI sweeps run (PLEARN_NATIVE_STEPS=off keeps
+ * every step on TF.js's own autodiff over the same kernels, and VI's sweep in
+ * TypeScript: the bench's before/after, and a way to rule these paths out when
+ * something looks wrong).
+ */
+export const nativeStepsEnabled = (): boolean => process.env.PLEARN_NATIVE_STEPS !== 'off';
+
 /** The addon when this thread has already loaded it (the cpu-blas backend did), else undefined: never loads it. */
 export function loadedFastCpu(): FastCpuAddon | undefined {
   return addon;

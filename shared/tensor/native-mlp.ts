@@ -10,16 +10,11 @@
 
 import type { TF, Tensor, Tensor2D } from './backend.ts';
 import type { FastCpuAddon } from './fast-cpu.ts';
-import { backingArray } from './fast-cpu.ts';
+import { backingArray, nativeStepsEnabled } from './fast-cpu.ts';
 import type { MlpSpec } from './mlp.ts';
 import { mlpForward as mlpForwardTf } from './mlp.ts';
 
-/**
- * Whether the native training steps run (PLEARN_NATIVE_STEPS=off keeps every step
- * on TF.js's own autodiff over the same kernels: the bench's before/after, and a
- * way to rule this path out when something looks wrong).
- */
-export const nativeStepsEnabled = (): boolean => process.env.PLEARN_NATIVE_STEPS !== 'off';
+export { nativeStepsEnabled } from './fast-cpu.ts';
 
 const ACT_LINEAR = 0;
 const ACT_RELU = 1;

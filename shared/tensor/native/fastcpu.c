@@ -772,15 +772,17 @@ static int is_nullish(napi_env env, napi_value v) {
 }
 
 // A Float32Array argument: its data and length (in elements).
-static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+// A typed array of the wanted element type: its data and length; 0 otherwise.
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
   napi_typedarray_type type;
-  void *ptr;
-  if (napi_get_typedarray_info(env, v, &type, len, &ptr, NULL, NULL) != napi_ok) return 0;
-  if (type != napi_float32_array) return 0;
-  *data = ptr;
-  return 1;
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+  return get_typed(env, v, napi_float32_array, (void **)data, len);
 }
 
 static int get_size(napi_env env, napi_value v, size_t *out) {

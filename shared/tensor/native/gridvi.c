@@ -130,14 +130,6 @@ static void vi_part(void *p, int part, int parts) {
 
 #pragma GCC pop_options
 
-static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
-  napi_typedarray_type type;
-  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
-  return type == want;
-}
-
 #define TYPED(i, want, ctype, name, len, what)                          \
   ctype *name = NULL;                                                   \
   size_t len = 0;                                                       \
