@@ -218,8 +218,14 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
-/** Steps per timed block: about `blockSeconds`, at least 1. */
-const stepsFor = (blockSeconds: number, stepSeconds: number): number => Math.max(1, Math.min(2000, Math.round(blockSeconds / Math.max(stepSeconds, 1e-6))));
+/**
+ * Steps per timed block: about `blockSeconds`, at least 1. The ceiling only guards
+ * against a wildly short first timing: a ceiling of 2000 cut the environment rows'
+ * blocks (a few µs a step) to 10–30 ms, and then whichever side was faster spent a
+ * larger share of its block waking its threads and caches after the settle pause.
+ */
+const stepsFor = (blockSeconds: number, stepSeconds: number): number =>
+  Math.max(1, Math.min(200_000, Math.round(blockSeconds / Math.max(stepSeconds, 1e-6))));
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n', 1)[0];
 

@@ -15,7 +15,7 @@
 // successor can be rebuilt (retarget), so a new goal's rewards need no second pass
 // through the dynamics, which may be an expensive learned model.
 
-import { loadedFastCpu, nativeStepsEnabled, type FastCpuAddon } from '../tensor/fast-cpu.ts';
+import { nativeKernels } from '../tensor/fast-cpu.ts';
 import type { GridSpec, GridValues } from './grid.ts';
 import {
   argmaxChannels, cellCount, cellOf, checkGrid, cornerOffsets,
@@ -206,19 +206,12 @@ export interface ViResult {
 }
 
 /**
- * The fast CPU addon's sweep when this thread loaded it (the cpu-blas backend): the
- * same values bit for bit, over the addon's threads. PLEARN_NATIVE_STEPS=off keeps
- * the sweep below.
- */
-function nativeSweeps(): FastCpuAddon | undefined {
-  return nativeStepsEnabled() ? loadedFastCpu() : undefined;
-}
-
-/**
  * One Jacobi sweep: Vn[c] = max over the cell's actions (or its policy action) of
  * r + γ(1 − d)·V(successor), returning max |Vn − V|; with Q given, every backup is stored
  * too. One flat loop over local arrays, the kernel picked by dims per pair (a branch the
  * CPU predicts): a method call per pair ran 1.5× slower. off and w: see interpolateCellN.
+ * When this thread loaded the fast CPU addon, its sweep runs instead: the same values
+ * bit for bit, over the addon's threads (PLEARN_NATIVE_STEPS=off keeps this one).
  */
 function sweep(
   tr: Transitions, gamma: number, off: Int32Array, w: Float64Array,
@@ -226,7 +219,7 @@ function sweep(
 ): number {
   const { base, frac, r, d, nActions, cells } = tr;
   const dims = tr.grid.dims;
-  const native = nativeSweeps();
+  const native = nativeKernels();
   if (native) return native.viSweep(dims, nActions, base, frac, r, d, off, gamma, V, Vn, policy, Q);
   let delta = 0;
   for (let c = 0; c < cells; c++) {

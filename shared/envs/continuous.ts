@@ -29,6 +29,13 @@ export interface ContinuousEnv {
   observe(states: Float64Array, out: Float64Array, n: number): void;
 }
 
+/**
+ * Batches from this size on take the fast CPU addon's step when the thread loaded it
+ * (shared/tensor/native/envstep.c: the same states bit for bit); below it, handing the
+ * arrays over costs more than the step.
+ */
+export const NATIVE_STEP_MIN_BATCH = 16;
+
 /** Wrap an angle to [−π, π). */
 export function wrapAngle(x: number): number {
   const twoPi = 2 * Math.PI;

@@ -8,8 +8,9 @@
 // exact comparison against the clip bounds, so both decide the same boundary events
 // except for states within float32 rounding of a bound.
 
+import { nativeKernels } from '../tensor/fast-cpu.ts';
 import type { Rng } from '../util/rng.ts';
-import type { ContinuousEnv } from './continuous.ts';
+import { NATIVE_STEP_MIN_BATCH, type ContinuousEnv } from './continuous.ts';
 
 /** Left wall of the valley (gymnax `min_position`). */
 export const MC_MIN_POSITION = -1.2;
@@ -72,7 +73,13 @@ export function mountainCarBoundaryEvent(x: number, v: number, a: number): boole
   return xn === MC_MIN_POSITION && vc < 0;
 }
 
+const NATIVE_PARAMS = Float64Array.of(MC_MIN_POSITION, MC_MAX_POSITION, MC_MAX_SPEED, MC_FORCE, MC_GRAVITY);
+
 function step(states: Float64Array, actions: Int32Array, next: Float64Array, n: number): void {
+  // The addon's step (envstep.c) gives these very states, Math.cos's last bit included;
+  // it leaves to the loop below any batch it cannot take whole (a bad action, for one).
+  const native = n >= NATIVE_STEP_MIN_BATCH ? nativeKernels() : undefined;
+  if (native && native.mountainCarStep(states, actions, next, n, NATIVE_PARAMS) < 0) return;
   for (let i = 0; i < n; i++) {
     const o = 2 * i;
     // Both inputs are read before either output is written, so `next` may alias `states`.

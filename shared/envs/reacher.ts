@@ -13,8 +13,9 @@
 //
 // The reference computes in float32; we compute in float64.
 
+import { nativeKernels } from '../tensor/fast-cpu.ts';
 import type { Rng } from '../util/rng.ts';
-import { wrapAngle, type ContinuousEnv } from './continuous.ts';
+import { NATIVE_STEP_MIN_BATCH, wrapAngle, type ContinuousEnv } from './continuous.ts';
 
 /** Integration step (gymnax `dt`). */
 export const REACHER_DT = 0.05;
@@ -81,6 +82,10 @@ export function reacherFingertip(t1: number, t2: number): [number, number] {
 
 function step(states: Float64Array, actions: Int32Array, next: Float64Array, n: number): void {
   const k = REACHER_DT * REACHER_TORQUE_SCALE;
+  // The addon's step (envstep.c) gives these very states; a batch it cannot take whole
+  // (a bad action, for one) is left to the loop below.
+  const native = n >= NATIVE_STEP_MIN_BATCH ? nativeKernels() : undefined;
+  if (native && native.reacherStep(states, actions, next, n, REACHER_ACTION_TABLE, k, REACHER_DT) < 0) return;
   for (let i = 0; i < n; i++) {
     const o = 4 * i;
     const a = actions[i];

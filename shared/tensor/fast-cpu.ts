@@ -57,6 +57,16 @@ export interface FastCpuAddon {
   /** One sweep of grid value iteration (shared/continuous/grid-vi.ts's, bit for bit) over the pool; returns max |Vn − V|. */
   viSweep(dims: number, nActions: number, base: Int32Array, frac: Float32Array, r: Float32Array, d: Uint8Array, off: Int32Array, gamma: number,
     V: Float64Array, Vn: Float64Array, policy: Int32Array | null, Q: Float64Array | null): number;
+  /**
+   * The continuous worlds' batched steps (shared/envs, bit for bit): −1 once `next` holds
+   * the n successors, else the index of an element left to the TypeScript step, with
+   * nothing written. `params`: MountainCar's [min x, max x, max speed, force, gravity].
+   */
+  mountainCarStep(states: Float64Array, actions: Int32Array, next: Float64Array, n: number, params: Float64Array): number;
+  /** As mountainCarStep; `table` is the action table (nActions × 2 torques), k = dt·torque scale. */
+  reacherStep(states: Float64Array, actions: Int32Array, next: Float64Array, n: number, table: Float64Array, k: number, dt: number): number;
+  /** y = Math.cos(x) elementwise, by the steps' own cosine (NaN past |x| ≈ 8·10⁵): its test's handle. */
+  jsCos(x: Float64Array, y: Float64Array): void;
 }
 
 // Op codes: the enums of fastcpu.c.
@@ -73,6 +83,7 @@ const MODE = { full: 0, scalar: 1, row: 2, col: 3 } as const;
 
 const ADDON_FUNCTIONS: readonly (keyof FastCpuAddon)[] = [
   'gemm', 'unary', 'binary', 'reduce', 'layerNorm', 'layerNormGrad', 'adam', 'radam', 'sumsq', 'setThreads', 'info', 'viSweep',
+  'mountainCarStep', 'reacherStep', 'jsCos',
 ];
 
 /** Where the install step puts the addon; PLEARN_FAST_CPU_ADDON overrides it (tests point it elsewhere). */
@@ -99,6 +110,11 @@ export const nativeStepsEnabled = (): boolean => process.env.PLEARN_NATIVE_STEPS
 /** The addon when this thread has already loaded it (the cpu-blas backend did), else undefined: never loads it. */
 export function loadedFastCpu(): FastCpuAddon | undefined {
   return addon;
+}
+
+/** The addon for VI sweeps and environment steps: loaded by this thread and not switched off. */
+export function nativeKernels(): FastCpuAddon | undefined {
+  return nativeStepsEnabled() ? addon : undefined;
 }
 
 /**

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'fastcpu.c');
 // fastcpu.c includes these: a change to any of them rebuilds.
-const sources = [src, join(here, 'gemm.c'), join(here, 'gridvi.c')];
+const sources = [src, join(here, 'gemm.c'), join(here, 'gridvi.c'), join(here, 'envstep.c')];
 const newest = () => Math.max(...sources.map((f) => statSync(f).mtimeMs));
 const outDir = join(here, 'build');
 const out = join(outDir, 'fastcpu.node');

@@ -830,6 +830,18 @@ static int get_bool(napi_env env, napi_value v, int *out) {
   if (!is_nullish(env, argv[i]) && !get_f32(env, argv[i], &name, &len))                        \
     FAIL("argument " #i " must be a Float32Array or null");
 
+// A typed array of another element type; `what` names it for the error ("an Int32Array").
+#define TYPED(i, want, ctype, name, len, what)                   \
+  ctype *name = NULL;                                            \
+  size_t len = 0;                                                \
+  if (!get_typed(env, argv[i], want, (void **)&name, &len)) FAIL("argument " #i " must be " what);
+
+#define TYPED_OPT(i, want, ctype, name, len, what)                                        \
+  ctype *name = NULL;                                                                     \
+  size_t len = 0;                                                                         \
+  if (!is_nullish(env, argv[i]) && !get_typed(env, argv[i], want, (void **)&name, &len)) \
+    FAIL("argument " #i " must be " what " or null");
+
 #define SIZE(i, name) \
   size_t name;        \
   if (!get_size(env, argv[i], &name)) FAIL("argument " #i " must be a non-negative integer");
@@ -1090,8 +1102,10 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
 }
 
 #include "gridvi.c"
+#include "envstep.c"
 
 NAPI_MODULE_INIT() {
+  npio2_init();
   static const struct {
     const char *name;
     napi_callback fn;
@@ -1108,6 +1122,9 @@ NAPI_MODULE_INIT() {
     {"setThreads", js_set_threads},
     {"info", js_info},
     {"viSweep", js_vi_sweep},
+    {"mountainCarStep", js_mountain_car_step},
+    {"reacherStep", js_reacher_step},
+    {"jsCos", js_js_cos},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

@@ -130,17 +130,6 @@ static void vi_part(void *p, int part, int parts) {
 
 #pragma GCC pop_options
 
-#define TYPED(i, want, ctype, name, len, what)                          \
-  ctype *name = NULL;                                                   \
-  size_t len = 0;                                                       \
-  if (!get_typed(env, argv[i], want, (void **)&name, &len)) FAIL("viSweep: argument " #i " must be " what);
-
-#define TYPED_OPT(i, want, ctype, name, len, what)                                                 \
-  ctype *name = NULL;                                                                              \
-  size_t len = 0;                                                                                  \
-  if (!is_nullish(env, argv[i]) && !get_typed(env, argv[i], want, (void **)&name, &len))          \
-    FAIL("viSweep: argument " #i " must be " what " or null");
-
 // viSweep(dims, nActions, base, frac, r, d, off, gamma, V, Vn, policy, Q) → max |Vn − V|
 static napi_value js_vi_sweep(napi_env env, napi_callback_info info) {
   ARGS(12);
