@@ -265,16 +265,28 @@ export async function benchGpu(opts: GpuBenchOptions = gpuOptions(process.argv.s
       let jaxOk = side !== undefined && jaxSkipped === undefined;
       try {
         step = await plearnStep(tf, row, rng);
-        // One step compiles the shaders (or warms the CPU paths); the next sizes the blocks.
+        // One step compiles the shaders (or warms the CPU paths); the next sizes a first block,
+        // and that block, timed, sizes the others: one step of a few µs is mostly call overhead
+        // (JAX's one-step timing includes a Python dispatch), and blocks sized from it came out
+        // a tenth of --block-seconds or less.
         await step.block(1);
         let t0 = performance.now();
         await step.block(1);
-        const k = stepsFor(opts.blockSeconds, (performance.now() - t0) / 1000);
+        let k = stepsFor(opts.blockSeconds, (performance.now() - t0) / 1000);
+        if (k > 1) {
+          t0 = performance.now();
+          await step.block(k);
+          k = stepsFor(opts.blockSeconds, (performance.now() - t0) / 1000 / k);
+        }
         out.plearnStepsPerBlock = k;
         let kj = 0;
         if (jaxOk && side) {
           try {
             kj = stepsFor(opts.blockSeconds, (await side.prepare(row)).stepSeconds);
+            if (kj > 1) {
+              const r = await side.time(row, kj);
+              kj = stepsFor(opts.blockSeconds, r.seconds / r.steps);
+            }
             out.jaxStepsPerBlock = kj;
           } catch (e) {
             jaxOk = false;
