@@ -8,7 +8,7 @@
 // exact comparison against the clip bounds, so both decide the same boundary events
 // except for states within float32 rounding of a bound.
 
-import { nativeKernels } from '../tensor/fast-cpu.ts';
+import { nativeKernels, type FastCpuAddon } from '../tensor/fast-cpu.ts';
 import type { Rng } from '../util/rng.ts';
 import { NATIVE_STEP_MIN_BATCH, type ContinuousEnv } from './continuous.ts';
 
@@ -75,11 +75,33 @@ export function mountainCarBoundaryEvent(x: number, v: number, a: number): boole
 
 const NATIVE_PARAMS = Float64Array.of(MC_MIN_POSITION, MC_MAX_POSITION, MC_MAX_SPEED, MC_FORCE, MC_GRAVITY);
 
+let cosAgrees: boolean | undefined;
+
+/**
+ * Whether the addon's cosine is this engine's Math.cos, checked once per thread: the
+ * addon carries the algorithm of Node 20's V8, and an engine that computes Math.cos
+ * another way (glibc's differs in the last bit for ~3% of arguments) keeps the
+ * TypeScript step rather than trajectories that part from it.
+ */
+function nativeCosAgrees(native: FastCpuAddon): boolean {
+  if (cosAgrees === undefined) {
+    const n = 4096;
+    const x = new Float64Array(n);
+    // 3x over the track, then next to multiples of π/2, where the reductions differ most.
+    for (let i = 0; i < n / 2; i++) x[i] = 3 * (MC_MIN_POSITION + ((MC_MAX_POSITION - MC_MIN_POSITION) * i) / (n / 2));
+    for (let i = n / 2; i < n; i++) x[i] = ((i - n / 2) * Math.PI) / 2 + 1e-9 * (i % 7);
+    const y = new Float64Array(n);
+    native.jsCos(x, y);
+    cosAgrees = x.every((v, i) => Object.is(Math.cos(v), y[i]));
+  }
+  return cosAgrees;
+}
+
 function step(states: Float64Array, actions: Int32Array, next: Float64Array, n: number): void {
   // The addon's step (envstep.c) gives these very states, Math.cos's last bit included;
   // it leaves to the loop below any batch it cannot take whole (a bad action, for one).
   const native = n >= NATIVE_STEP_MIN_BATCH ? nativeKernels() : undefined;
-  if (native && native.mountainCarStep(states, actions, next, n, NATIVE_PARAMS) < 0) return;
+  if (native && nativeCosAgrees(native) && native.mountainCarStep(states, actions, next, n, NATIVE_PARAMS) < 0) return;
   for (let i = 0; i < n; i++) {
     const o = 2 * i;
     // Both inputs are read before either output is written, so `next` may alias `states`.
