@@ -12,38 +12,10 @@ import assert from 'node:assert/strict';
 import type { ContinuousEnv } from '../shared/envs/continuous.ts';
 import { MC_MAX_POSITION, MC_MAX_SPEED, MC_MIN_POSITION, mountainCar } from '../shared/envs/mountaincar.ts';
 import { reacher } from '../shared/envs/reacher.ts';
-import { loadFastCpuAddon, type FastCpuAddon } from '../shared/tensor/fast-cpu.ts';
 import { Rng } from '../shared/util/rng.ts';
+import { assertSame, bothWays, probeAddon } from './support/native-paths.ts';
 
-let native: FastCpuAddon | undefined;
-let unavailable: string | false = false;
-try {
-  native = loadFastCpuAddon();
-} catch (e) {
-  unavailable = `fast CPU addon unavailable: ${(e as Error).message}`;
-}
-const skip = unavailable;
-
-/** fn's result with the TypeScript step, then with the addon's. */
-function bothWays<T>(fn: () => T): { plain: T; native: T } {
-  const before = process.env.PLEARN_NATIVE_STEPS;
-  try {
-    process.env.PLEARN_NATIVE_STEPS = 'off';
-    const plain = fn();
-    delete process.env.PLEARN_NATIVE_STEPS;
-    return { plain, native: fn() };
-  } finally {
-    if (before === undefined) delete process.env.PLEARN_NATIVE_STEPS;
-    else process.env.PLEARN_NATIVE_STEPS = before;
-  }
-}
-
-function assertSame(plain: Float64Array, fast: Float64Array, label: string): void {
-  assert.equal(plain.length, fast.length, `${label}: lengths`);
-  for (let i = 0; i < plain.length; i++) {
-    if (!Object.is(plain[i], fast[i])) assert.fail(`${label}[${i}]: native ${fast[i]} vs TypeScript ${plain[i]}`);
-  }
-}
+const { native, skip } = probeAddon();
 
 const bits = new Float64Array(1);
 const bitsInt = new BigInt64Array(bits.buffer);

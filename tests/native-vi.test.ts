@@ -13,36 +13,9 @@ import { envGrid, goalTask, gridTransitions } from '../shared/continuous/plannin
 import { trainingGoals } from '../shared/envs/continuous-tasks.ts';
 import { mountainCar } from '../shared/envs/mountaincar.ts';
 import { reacher } from '../shared/envs/reacher.ts';
-import { loadFastCpuAddon } from '../shared/tensor/fast-cpu.ts';
+import { assertSame, bothWays, probeAddon } from './support/native-paths.ts';
 
-let unavailable: string | false = false;
-try {
-  loadFastCpuAddon();
-} catch (e) {
-  unavailable = `fast CPU addon unavailable: ${(e as Error).message}`;
-}
-const skip = unavailable;
-
-/** fn's result with the TypeScript sweep, then with the addon's. */
-function bothWays<T>(fn: () => T): { plain: T; native: T } {
-  const before = process.env.PLEARN_NATIVE_STEPS;
-  try {
-    process.env.PLEARN_NATIVE_STEPS = 'off';
-    const plain = fn();
-    delete process.env.PLEARN_NATIVE_STEPS;
-    return { plain, native: fn() };
-  } finally {
-    if (before === undefined) delete process.env.PLEARN_NATIVE_STEPS;
-    else process.env.PLEARN_NATIVE_STEPS = before;
-  }
-}
-
-function assertSame(a: Float64Array, b: Float64Array, label: string): void {
-  assert.equal(a.length, b.length, `${label}: lengths`);
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) assert.fail(`${label}[${i}]: native ${b[i]} vs TypeScript ${a[i]}`);
-  }
-}
+const { skip } = probeAddon();
 
 async function envTransitions(name: 'mountaincar' | 'reacher', points: number): Promise<Transitions> {
   const env = name === 'mountaincar' ? mountainCar : reacher;

@@ -254,8 +254,6 @@ HOT static int64_t env_refused(const env_ctx *c, uint32_t n_actions, int mountai
   return -1;
 }
 
-#define ENV_F64(i, name, len, msg) TYPED(i, napi_float64_array, double, name, len, msg)
-
 // mountainCarStep(states, actions, next, n, params) / reacherStep(states, actions, next, n, table, k, dt)
 // → −1 once next holds the n successors; otherwise the index of an element the
 // native step cannot take (an action out of range, a position beyond the cosine
@@ -265,11 +263,11 @@ static napi_value env_step(napi_env env, napi_callback_info info, int mountainca
   napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < (mountaincar ? 5u : 7u)) FAIL("env step: expected 5 arguments (MountainCar) or 7 (Reacher)");
-  ENV_F64(0, s, ns, "a Float64Array");
+  TYPED(0, napi_float64_array, double, s, ns, "a Float64Array");
   TYPED(1, napi_int32_array, int32_t, a, na, "an Int32Array");
-  ENV_F64(2, next, nnext, "a Float64Array");
+  TYPED(2, napi_float64_array, double, next, nnext, "a Float64Array");
   SIZE(3, n);
-  ENV_F64(4, p, np, "a Float64Array");
+  TYPED(4, napi_float64_array, double, p, np, "a Float64Array");
   size_t dim = mountaincar ? 2 : 4;
   uint32_t n_actions = mountaincar ? 3 : (uint32_t)(np / 2);
   if (mountaincar ? np != MC_PARAMS : np < 2 || np % 2 != 0) FAIL("env step: constants of the wrong length");
@@ -282,9 +280,7 @@ static napi_value env_step(napi_env env, napi_callback_info info, int mountainca
     if (t != napi_number || napi_get_value_double(env, argv[6], &dt) != napi_ok) FAIL("argument 6 must be a number");
   }
   env_ctx ctx = {s, a, next, n, p, k, dt};
-  int64_t refused = -1;
-  if (ns < n * dim || nnext < n * dim || na < n) refused = 0;
-  else refused = env_refused(&ctx, n_actions, mountaincar);
+  int64_t refused = ns < n * dim || nnext < n * dim || na < n ? 0 : env_refused(&ctx, n_actions, mountaincar);
   if (refused < 0) parallel(mountaincar ? mc_part : reacher_part, &ctx, n, mountaincar ? MC_GRAIN : REACHER_GRAIN);
   napi_value out;
   CHECK(napi_create_int64(env, refused, &out));
@@ -298,8 +294,8 @@ static napi_value js_reacher_step(napi_env env, napi_callback_info info) { retur
 // (NaN elsewhere). For the test that holds it to Math.cos bit for bit.
 static napi_value js_js_cos(napi_env env, napi_callback_info info) {
   ARGS(2);
-  ENV_F64(0, x, nx, "a Float64Array");
-  ENV_F64(1, y, ny, "a Float64Array");
+  TYPED(0, napi_float64_array, double, x, nx, "a Float64Array");
+  TYPED(1, napi_float64_array, double, y, ny, "a Float64Array");
   if (nx != ny) FAIL("jsCos: x and y differ in length");
   for (size_t i = 0; i < nx; i++) y[i] = js_cos_covers(x[i]) ? js_cos(x[i]) : NAN;
   return NULL;
